@@ -1,0 +1,291 @@
+//! The command line (SPEC §4): `serve`, `check`, `render`, `dial`, and
+//! `standin` (the stand-in PBX on its own). Arguments are parsed by clap;
+//! each subcommand loads what it needs and returns an exit code.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::sync::Arc;
+
+use clap::{Args, Parser, Subcommand};
+
+use crate::config::Config;
+use crate::diagnostic::Diagnostic;
+use crate::dispatch::Dispatcher;
+use crate::gateway::{DialInput, Gateway};
+use crate::profile::{self, Profiles};
+
+/// Where `serve --demo` starts the stand-in PBX; the shipped demo profiles point here.
+pub const DEMO_PBX: &str = "127.0.0.1:8089";
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "webdial",
+    version,
+    about = "A web-dial gateway: one dial endpoint for every branch's phone system"
+)]
+pub struct Cli {
+    /// Server settings file; profiles are found relative to it.
+    #[arg(
+        long,
+        global = true,
+        default_value = "webdial.yaml",
+        env = "WEBDIAL_CONFIG"
+    )]
+    pub config: PathBuf,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Serve the HTTP API.
+    Serve {
+        /// Address to listen on (overrides `listen` in the config).
+        #[arg(long)]
+        listen: Option<SocketAddr>,
+        /// Also run the stand-in PBX (default 127.0.0.1:8089), for trying webdial without a PBX.
+        #[arg(long, num_args = 0..=1, default_missing_value = DEMO_PBX)]
+        demo: Option<SocketAddr>,
+    },
+    /// Check every profile; print problems as FILE:LINE:COL: message; exit 1 if any.
+    Check,
+    /// Print the exact request a dial would send (secrets as ***). Sends nothing.
+    Render(DialArgs),
+    /// Send a dial and print the JSON result; exit 0 iff it is ok.
+    Dial(DialArgs),
+    /// Run only the stand-in PBX (VOIspeed SERI, Click2Call, IQX-style endpoints).
+    Standin {
+        #[arg(long, default_value = DEMO_PBX)]
+        listen: SocketAddr,
+    },
+}
+
+#[derive(Debug, Args)]
+pub struct DialArgs {
+    #[arg(long)]
+    pub branch: String,
+    /// The extension that rings first.
+    #[arg(long)]
+    pub ext: String,
+    /// The number to connect it to.
+    #[arg(long)]
+    pub number: String,
+    #[arg(long, default_value = "dial")]
+    pub action: String,
+    #[arg(long)]
+    pub caller_id: Option<String>,
+    #[arg(long)]
+    pub external_id: Option<String>,
+}
+
+impl DialArgs {
+    fn input(&self, dry_run: bool) -> DialInput {
+        DialInput {
+            branch: Some(self.branch.clone()),
+            action: Some(self.action.clone()),
+            extension: Some(self.ext.clone()),
+            number: Some(self.number.clone()),
+            caller_id: self.caller_id.clone(),
+            external_id: self.external_id.clone(),
+            dry_run,
+        }
+    }
+}
+
+/// Runs a parsed command line.
+pub async fn run(cli: Cli) -> ExitCode {
+    match cli.command {
+        Command::Check => check(&cli.config),
+        Command::Serve { listen, demo } => serve(&cli.config, listen, demo).await,
+        Command::Render(args) => render(&cli.config, &args).await,
+        Command::Dial(args) => dial(&cli.config, &args).await,
+        Command::Standin { listen } => standin(listen).await,
+    }
+}
+
+/// Loads settings and profiles; all problems come back together.
+pub fn load(config: &PathBuf) -> (Option<Config>, Profiles, Vec<Diagnostic>) {
+    let explicit = config.as_os_str() != "webdial.yaml";
+    match Config::load(config, explicit) {
+        Err(diags) => (None, Profiles::default(), diags),
+        Ok(cfg) => {
+            let (profiles, diags) = profile::load_dir(&cfg.profiles);
+            (Some(cfg), profiles, diags)
+        }
+    }
+}
+
+fn check(config: &PathBuf) -> ExitCode {
+    let (_, profiles, diags) = load(config);
+    for d in &diags {
+        eprintln!("{d}");
+    }
+    if diags.is_empty() {
+        println!("ok: {} branches", profiles.len());
+        ExitCode::SUCCESS
+    } else {
+        eprintln!(
+            "{} problem(s); {} branch(es) loaded",
+            diags.len(),
+            profiles.len()
+        );
+        ExitCode::FAILURE
+    }
+}
+
+/// Builds a gateway for one-shot commands; any load problem is fatal there.
+fn gateway(config: &PathBuf) -> Result<Gateway, ExitCode> {
+    let (_, profiles, diags) = load(config);
+    for d in &diags {
+        eprintln!("{d}");
+    }
+    let dispatcher = Dispatcher::new().map_err(|e| {
+        eprintln!("{e}");
+        ExitCode::FAILURE
+    })?;
+    if profiles.is_empty() && !diags.is_empty() {
+        return Err(ExitCode::FAILURE);
+    }
+    Ok(Gateway::new(profiles, dispatcher))
+}
+
+async fn render(config: &PathBuf, args: &DialArgs) -> ExitCode {
+    let gw = match gateway(config) {
+        Ok(g) => g,
+        Err(code) => return code,
+    };
+    let result = gw.dial(args.input(true)).await;
+    if let Some(uri) = &result.uri {
+        println!("open {uri}");
+        println!("(a client-side URI: the caller's softphone opens it; nothing is sent)");
+        return ExitCode::SUCCESS;
+    }
+    let Some(req) = &result.request else {
+        eprintln!(
+            "{}",
+            result.message.as_deref().unwrap_or(result.status.as_str())
+        );
+        return ExitCode::FAILURE;
+    };
+    println!("{} {}", req.method, req.url);
+    for (k, v) in &req.headers {
+        println!("{k}: {v}");
+    }
+    if let Some(body) = &req.body {
+        println!();
+        println!("{body}");
+    }
+    ExitCode::SUCCESS
+}
+
+async fn dial(config: &PathBuf, args: &DialArgs) -> ExitCode {
+    let gw = match gateway(config) {
+        Ok(g) => g,
+        Err(code) => return code,
+    };
+    let result = gw.dial(args.input(false)).await;
+    match serde_json::to_string_pretty(&result) {
+        Ok(text) => println!("{text}"),
+        Err(e) => eprintln!("{e}"),
+    }
+    if result.ok {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::FAILURE
+    }
+}
+
+async fn serve(config: &PathBuf, listen: Option<SocketAddr>, demo: Option<SocketAddr>) -> ExitCode {
+    if let Some(addr) = demo {
+        match crate::standin::StandIn::bind(&addr.to_string()).await {
+            Ok(s) => tracing::info!("stand-in PBX (demo) listening on {}", s.url()),
+            Err(e) => {
+                tracing::error!("cannot start the stand-in PBX on {addr}: {e}");
+                return ExitCode::FAILURE;
+            }
+        }
+    }
+    let (cfg, profiles, diags) = load(config);
+    for d in &diags {
+        tracing::error!("{d}");
+    }
+    let Some(cfg) = cfg else {
+        return ExitCode::FAILURE;
+    };
+    if profiles.is_empty() {
+        tracing::error!("no branch loaded: nothing to serve (run `webdial check`)");
+        return ExitCode::FAILURE;
+    }
+    if !diags.is_empty() {
+        tracing::warn!(
+            "{} problem(s) in profiles: the branches affected answer unknown_branch until fixed",
+            diags.len()
+        );
+    }
+    let dispatcher = match Dispatcher::new() {
+        Ok(d) => d,
+        Err(e) => {
+            tracing::error!("{e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let addr = listen.unwrap_or(cfg.listen);
+    let listener = match tokio::net::TcpListener::bind(addr).await {
+        Ok(l) => l,
+        Err(e) => {
+            tracing::error!("cannot listen on {addr}: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let branches = profiles.len();
+    let gw = Arc::new(Gateway::new(profiles, dispatcher));
+    tracing::info!(
+        "webdial listening on http://{} with {branches} branches",
+        listener.local_addr().unwrap_or(addr)
+    );
+    match crate::api::serve(listener, gw, shutdown_signal()).await {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            tracing::error!("server failed: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+async fn standin(listen: SocketAddr) -> ExitCode {
+    match crate::standin::StandIn::bind(&listen.to_string()).await {
+        Ok(s) => {
+            tracing::info!("stand-in PBX listening on {}", s.url());
+            shutdown_signal().await;
+            ExitCode::SUCCESS
+        }
+        Err(e) => {
+            tracing::error!("cannot listen on {listen}: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+/// Ctrl-C or SIGTERM.
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let term = std::future::pending::<()>();
+    tokio::select! {
+        _ = ctrl_c => {},
+        _ = term => {},
+    }
+    tracing::info!("shutting down");
+}

@@ -1,0 +1,611 @@
+//! Branch profiles: `profiles/NAME.yaml`, one per branch, loaded and compiled
+//! once at start-up.
+//!
+//! A profile that loads can render: every template, expression and URL is
+//! compiled and tried here, and every problem in every file is collected as
+//! a [`Diagnostic`] at its place (`FILE:LINE:COL`). Files in sub-folders are
+//! presets: never branches themselves, only `extends`-ed (relative path;
+//! maps merge key by key, the extending file wins). `${ENV}` values are read
+//! here and registered as secrets.
+
+use std::collections::{BTreeMap, HashMap};
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Duration;
+
+use serde::Deserialize;
+
+use crate::diagnostic::Diagnostic;
+use crate::iqx;
+use crate::render::{self, Auth, HttpSpec, RequestTemplate};
+use crate::response::{self, Format};
+use crate::yaml;
+
+/// Default time to wait for a PBX's answer.
+pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(10);
+/// The longest timeout a profile may set (Click2Call's own maximum ring time).
+pub const MAX_TIMEOUT: Duration = Duration::from_secs(300);
+
+/// The actions a profile may define. Only `dial` is served today.
+pub const ACTIONS: &[&str] = &["dial"];
+
+/// A loaded, compiled branch profile.
+#[derive(Debug)]
+pub struct Profile {
+    pub branch: String,
+    pub name: Option<String>,
+    pub file: PathBuf,
+    pub actions: BTreeMap<String, Action>,
+}
+
+/// One action of a profile, ready to render.
+#[derive(Debug)]
+pub struct Action {
+    pub template: RequestTemplate,
+    pub response: response::Rules,
+    pub timeout: Duration,
+}
+
+impl Profile {
+    pub fn action(&self, name: &str) -> Option<&Action> {
+        self.actions.get(name)
+    }
+}
+
+/// All branches, by branch id.
+#[derive(Debug, Default, Clone)]
+pub struct Profiles {
+    map: HashMap<String, Arc<Profile>>,
+    /// Branches whose file exists but did not load, with their first problem.
+    broken: HashMap<String, String>,
+}
+
+impl Profiles {
+    pub fn get(&self, branch: &str) -> Option<&Arc<Profile>> {
+        self.map.get(branch)
+    }
+    pub fn len(&self) -> usize {
+        self.map.len()
+    }
+    pub fn is_empty(&self) -> bool {
+        self.map.is_empty()
+    }
+    pub fn branches(&self) -> impl Iterator<Item = &str> {
+        self.map.keys().map(String::as_str)
+    }
+    /// Why `branch` did not load, when its file exists but has errors.
+    pub fn broken(&self, branch: &str) -> Option<&str> {
+        self.broken.get(branch).map(String::as_str)
+    }
+    pub fn insert(&mut self, profile: Profile) {
+        self.map.insert(profile.branch.clone(), Arc::new(profile));
+    }
+}
+
+// ---- the file format -------------------------------------------------------
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawProfile {
+    name: Option<String>,
+    extends: Option<String>,
+    vars: Option<BTreeMap<String, serde_json::Value>>,
+    timeout: Option<RawDuration>,
+    dial: Option<RawAction>,
+}
+
+#[derive(Debug)]
+enum RawAction {
+    Line(String),
+    Full(RawHttp),
+}
+
+impl<'de> Deserialize<'de> for RawAction {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V;
+        impl<'de> serde::de::Visitor<'de> for V {
+            type Value = RawAction;
+            fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str("an IQX dial line (a string) or a request (method, url, form, json, headers, auth, timeout, response)")
+            }
+            fn visit_str<E: serde::de::Error>(self, s: &str) -> Result<RawAction, E> {
+                Ok(RawAction::Line(s.to_string()))
+            }
+            fn visit_map<A: serde::de::MapAccess<'de>>(
+                self,
+                map: A,
+            ) -> Result<RawAction, A::Error> {
+                RawHttp::deserialize(serde::de::value::MapAccessDeserializer::new(map))
+                    .map(RawAction::Full)
+            }
+        }
+        d.deserialize_any(V)
+    }
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawHttp {
+    method: Option<String>,
+    url: Option<String>,
+    form: Option<OrderedMap>,
+    json: Option<serde_json::Value>,
+    headers: Option<OrderedMap>,
+    auth: Option<RawAuth>,
+    timeout: Option<RawDuration>,
+    response: Option<RawResponse>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "lowercase")]
+enum RawAuth {
+    Basic(RawUserPassword),
+    Bearer(String),
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawUserPassword {
+    user: String,
+    password: String,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawResponse {
+    format: Option<Format>,
+    ok: Option<String>,
+    call_id: Option<String>,
+    message: Option<String>,
+}
+
+/// `10s`, `1500ms`, `2m`, or a plain number of seconds.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(untagged)]
+pub enum RawDuration {
+    Seconds(u64),
+    Text(String),
+}
+
+impl RawDuration {
+    pub fn parse(&self) -> Result<Duration, String> {
+        match self {
+            RawDuration::Seconds(s) => Ok(Duration::from_secs(*s)),
+            RawDuration::Text(t) => humantime::parse_duration(t.trim())
+                .map_err(|e| format!("{t:?} is not a duration (like 10s or 1500ms): {e}")),
+        }
+    }
+}
+
+/// A string-to-string mapping that keeps the file's order (form fields are sent in it).
+#[derive(Debug, Default, Clone)]
+struct OrderedMap(Vec<(String, String)>);
+
+impl<'de> Deserialize<'de> for OrderedMap {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V;
+        impl<'de> serde::de::Visitor<'de> for V {
+            type Value = OrderedMap;
+            fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str("a mapping of names to text")
+            }
+            fn visit_map<A: serde::de::MapAccess<'de>>(
+                self,
+                mut map: A,
+            ) -> Result<OrderedMap, A::Error> {
+                let mut out = Vec::new();
+                while let Some((k, v)) = map.next_entry::<String, Scalar>()? {
+                    out.push((k, v.0));
+                }
+                Ok(OrderedMap(out))
+            }
+        }
+        d.deserialize_map(V)
+    }
+}
+
+/// A scalar read as text (`org: 12` is the text "12").
+struct Scalar(String);
+
+impl<'de> Deserialize<'de> for Scalar {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        match serde_json::Value::deserialize(d)? {
+            serde_json::Value::String(s) => Ok(Scalar(s)),
+            serde_json::Value::Number(n) => Ok(Scalar(n.to_string())),
+            serde_json::Value::Bool(b) => Ok(Scalar(b.to_string())),
+            other => Err(serde::de::Error::custom(format!(
+                "expected text, found {other}"
+            ))),
+        }
+    }
+}
+
+// ---- loading ----------------------------------------------------------------
+
+/// One parsed file of an `extends` chain.
+#[derive(Debug, Clone)]
+struct Parsed {
+    path: PathBuf,
+    source: String,
+    value: yaml::Value,
+    extends: Option<String>,
+}
+
+/// Loads profiles, keeping parsed presets so a preset shared by many
+/// branches is read and checked once.
+pub struct Loader<'a> {
+    env: &'a dyn Fn(&str) -> Option<String>,
+    cache: HashMap<PathBuf, Result<Arc<Parsed>, ()>>,
+    diagnostics: Vec<Diagnostic>,
+}
+
+/// Loads every branch in `dir` with the process environment.
+pub fn load_dir(dir: &Path) -> (Profiles, Vec<Diagnostic>) {
+    let env = |name: &str| std::env::var(name).ok();
+    Loader::new(&env).load_dir(dir)
+}
+
+impl<'a> Loader<'a> {
+    pub fn new(env: &'a dyn Fn(&str) -> Option<String>) -> Self {
+        Loader {
+            env,
+            cache: HashMap::new(),
+            diagnostics: Vec::new(),
+        }
+    }
+
+    /// Every `*.yaml`/`*.yml` directly in `dir` is a branch named by its stem.
+    pub fn load_dir(mut self, dir: &Path) -> (Profiles, Vec<Diagnostic>) {
+        let mut profiles = Profiles::default();
+        let entries = match std::fs::read_dir(dir) {
+            Ok(e) => e,
+            Err(e) => {
+                return (
+                    profiles,
+                    vec![Diagnostic::whole_file(
+                        dir,
+                        format!("cannot read the profiles folder: {e}"),
+                    )],
+                );
+            }
+        };
+        let mut files: Vec<PathBuf> = entries
+            .filter_map(|e| e.ok().map(|e| e.path()))
+            .filter(|p| {
+                p.is_file()
+                    && matches!(p.extension().and_then(|e| e.to_str()), Some("yaml" | "yml"))
+            })
+            .collect();
+        files.sort();
+        for file in files {
+            let before = self.diagnostics.len();
+            let loaded = self.load_branch(&file);
+            if let (None, Some(first)) = (&loaded, self.diagnostics.get(before)) {
+                let branch = file
+                    .file_stem()
+                    .map(|s| s.to_string_lossy().to_string())
+                    .unwrap_or_default();
+                profiles.broken.insert(branch, first.to_string());
+            }
+            if let Some(p) = loaded {
+                if profiles.get(&p.branch).is_some() {
+                    self.diagnostics.push(Diagnostic::whole_file(
+                        &file,
+                        format!("branch {:?} is defined twice (.yaml and .yml)", p.branch),
+                    ));
+                    continue;
+                }
+                profiles.insert(p);
+            }
+        }
+        if profiles.is_empty() && self.diagnostics.is_empty() {
+            self.diagnostics.push(Diagnostic::whole_file(
+                dir,
+                "no profiles: add one NAME.yaml per branch",
+            ));
+        }
+        self.diagnostics.dedup();
+        (profiles, self.diagnostics)
+    }
+
+    /// Loads one branch file; its problems go to the diagnostics.
+    pub fn load_branch(&mut self, file: &Path) -> Option<Profile> {
+        let branch = file.file_stem()?.to_string_lossy().to_string();
+        if branch.is_empty()
+            || !branch
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'))
+        {
+            self.diagnostics.push(Diagnostic::whole_file(
+                file,
+                format!("{branch:?} is not a usable branch name: use letters, digits, - _ ."),
+            ));
+            return None;
+        }
+        let chain = self.chain(file)?;
+        // Merge from the base to the branch file: the extending file wins.
+        let mut merged = yaml::Value::Null;
+        for p in chain.iter().rev() {
+            let mut v = p.value.clone();
+            if let yaml::Value::Mapping(m) = &mut v {
+                m.remove("extends");
+            }
+            merged = yaml::merge(merged, v);
+        }
+        let raw: RawProfile = match yaml::from_value(merged) {
+            Ok(r) => r,
+            Err(msg) => {
+                self.diagnostics.push(Diagnostic::whole_file(
+                    file,
+                    format!("after extends: {msg}"),
+                ));
+                return None;
+            }
+        };
+        match compile(&branch, raw) {
+            Ok(actions_and_name) => Some(Profile {
+                branch,
+                name: actions_and_name.0,
+                file: file.to_path_buf(),
+                actions: actions_and_name.1,
+            }),
+            Err(errors) => {
+                for (path, message) in errors {
+                    let d = place(&chain, &path, message);
+                    self.diagnostics.push(d);
+                }
+                None
+            }
+        }
+    }
+
+    /// The file and everything it extends, the file first.
+    fn chain(&mut self, file: &Path) -> Option<Vec<Arc<Parsed>>> {
+        let mut chain: Vec<Arc<Parsed>> = Vec::new();
+        let mut next = file.to_path_buf();
+        loop {
+            let parsed = self.parse(&next)?;
+            let extends = parsed.extends.clone();
+            chain.push(parsed);
+            let Some(rel) = extends else {
+                return Some(chain);
+            };
+            let last = &chain[chain.len() - 1];
+            let target = last.path.parent().unwrap_or(Path::new(".")).join(&rel);
+            let canon = |p: &Path| std::fs::canonicalize(p).unwrap_or_else(|_| p.to_path_buf());
+            if chain.iter().any(|p| canon(&p.path) == canon(&target)) {
+                let (line, col) =
+                    yaml::locate(&last.source, &yaml::Path::parse("extends")).unwrap_or((1, 1));
+                self.diagnostics.push(Diagnostic::new(
+                    &last.path,
+                    line,
+                    col,
+                    format!("extends {rel:?} makes a loop"),
+                ));
+                return None;
+            }
+            if !target.is_file() {
+                let (line, col) =
+                    yaml::locate(&last.source, &yaml::Path::parse("extends")).unwrap_or((1, 1));
+                self.diagnostics.push(Diagnostic::new(
+                    &last.path,
+                    line,
+                    col,
+                    format!("extends {rel:?}: no such file ({})", target.display()),
+                ));
+                return None;
+            }
+            next = target;
+        }
+    }
+
+    /// Reads, parses (typed, for located errors) and expands `${ENV}` in one file.
+    fn parse(&mut self, path: &Path) -> Option<Arc<Parsed>> {
+        if let Some(cached) = self.cache.get(path) {
+            return cached.clone().ok();
+        }
+        let result = self.parse_uncached(path);
+        self.cache
+            .insert(path.to_path_buf(), result.clone().ok_or(()));
+        result
+    }
+
+    fn parse_uncached(&mut self, path: &Path) -> Option<Arc<Parsed>> {
+        let source = match std::fs::read_to_string(path) {
+            Ok(s) => s,
+            Err(e) => {
+                self.diagnostics
+                    .push(Diagnostic::whole_file(path, format!("cannot read: {e}")));
+                return None;
+            }
+        };
+        let (raw, mut value) = match yaml::parse::<RawProfile>(&source) {
+            Ok(v) => v,
+            Err(e) => {
+                self.diagnostics
+                    .push(Diagnostic::new(path, e.line, e.column, e.message));
+                return None;
+            }
+        };
+        let errors = yaml::expand_env(&mut value, self.env, &mut |s| crate::secrets::register(s));
+        if !errors.is_empty() {
+            for (at, message) in errors {
+                let (line, col) = yaml::locate(&source, &at).unwrap_or((1, 1));
+                self.diagnostics
+                    .push(Diagnostic::new(path, line, col, message));
+            }
+            return None;
+        }
+        Some(Arc::new(Parsed {
+            path: path.to_path_buf(),
+            source,
+            value,
+            extends: raw.extends,
+        }))
+    }
+}
+
+/// Places a problem found after merging in the first file of the chain that
+/// holds its path (or the closest enclosing path).
+fn place(chain: &[Arc<Parsed>], path: &yaml::Path, message: String) -> Diagnostic {
+    let mut path = path.clone();
+    loop {
+        for p in chain {
+            if let Some((line, col)) = yaml::locate(&p.source, &path) {
+                return Diagnostic::new(&p.path, line, col, message);
+            }
+        }
+        if path.0.pop().is_none() {
+            return Diagnostic::whole_file(&chain[0].path, message);
+        }
+    }
+}
+
+type CompileErrors = Vec<(yaml::Path, String)>;
+
+/// Turns a merged raw profile into actions; errors name their profile field.
+fn compile(
+    branch: &str,
+    raw: RawProfile,
+) -> Result<(Option<String>, BTreeMap<String, Action>), CompileErrors> {
+    let mut errors: CompileErrors = Vec::new();
+    let timeout = match raw.timeout.as_ref().map(RawDuration::parse).transpose() {
+        Ok(t) => t.unwrap_or(DEFAULT_TIMEOUT),
+        Err(e) => {
+            errors.push((yaml::Path::parse("timeout"), e));
+            DEFAULT_TIMEOUT
+        }
+    };
+    check_timeout(timeout, "timeout", &mut errors);
+    let vars = raw.vars.unwrap_or_default();
+    let mut actions = BTreeMap::new();
+    match raw.dial {
+        None => errors.push((
+            yaml::Path::root(),
+            "no `dial`: a branch profile needs a dial line or request".into(),
+        )),
+        Some(action) => {
+            if let Some(a) = compile_action(branch, "dial", action, &vars, timeout, &mut errors) {
+                actions.insert("dial".to_string(), a);
+            }
+        }
+    }
+    if errors.is_empty() {
+        Ok((raw.name, actions))
+    } else {
+        Err(errors)
+    }
+}
+
+fn check_timeout(t: Duration, field: &str, errors: &mut CompileErrors) {
+    if t.is_zero() || t > MAX_TIMEOUT {
+        errors.push((
+            yaml::Path::parse(field),
+            format!("timeout must be between 1ms and {}s", MAX_TIMEOUT.as_secs()),
+        ));
+    }
+}
+
+fn compile_action(
+    branch: &str,
+    name: &str,
+    raw: RawAction,
+    vars: &BTreeMap<String, serde_json::Value>,
+    timeout: Duration,
+    errors: &mut CompileErrors,
+) -> Option<Action> {
+    let _ = branch;
+    match raw {
+        RawAction::Line(line) => match iqx::parse(&line) {
+            Ok(parsed) => Some(Action {
+                template: RequestTemplate::iqx(parsed),
+                response: response::Rules::default(),
+                timeout,
+            }),
+            Err(e) => {
+                errors.push((
+                    yaml::Path::parse(name),
+                    format!("{e} (at character {} of the line)", e.offset() + 1),
+                ));
+                None
+            }
+        },
+        RawAction::Full(http) => {
+            let field = |f: &str| yaml::Path::parse(&format!("{name}.{f}"));
+            let before = errors.len();
+            let method = match http
+                .method
+                .as_deref()
+                .map(str::to_ascii_uppercase)
+                .as_deref()
+            {
+                None => None,
+                Some("GET") => Some(iqx::Method::Get),
+                Some("POST") => Some(iqx::Method::Post),
+                Some("PUT") => Some(iqx::Method::Put),
+                Some(other) => {
+                    errors.push((
+                        field("method"),
+                        format!("method {other:?} is not supported: use GET, POST or PUT"),
+                    ));
+                    None
+                }
+            };
+            let Some(url) = http.url else {
+                errors.push((yaml::Path::parse(name), "no `url`".into()));
+                return None;
+            };
+            let timeout = match http.timeout.as_ref().map(RawDuration::parse).transpose() {
+                Ok(t) => t.unwrap_or(timeout),
+                Err(e) => {
+                    errors.push((field("timeout"), e));
+                    timeout
+                }
+            };
+            check_timeout(timeout, &format!("{name}.timeout"), errors);
+            let raw_rules = http.response.unwrap_or_default();
+            let rules = response::Rules {
+                format: raw_rules.format.unwrap_or_default(),
+                ok: raw_rules.ok,
+                call_id: raw_rules.call_id,
+                message: raw_rules.message,
+            };
+            for (f, msg) in rules.check() {
+                errors.push((field(&format!("response.{f}")), msg));
+            }
+            let spec = HttpSpec {
+                method,
+                url,
+                form: http.form.unwrap_or_default().0,
+                json: http.json,
+                headers: http.headers.unwrap_or_default().0,
+                auth: http.auth.map(|a| match a {
+                    RawAuth::Basic(up) => Auth::Basic {
+                        user: up.user,
+                        password: up.password,
+                    },
+                    RawAuth::Bearer(t) => Auth::Bearer(t),
+                }),
+            };
+            if errors.len() > before {
+                return None;
+            }
+            match RequestTemplate::compile(name, spec, vars, &|_| {}) {
+                Ok(template) => Some(Action {
+                    template,
+                    response: rules,
+                    timeout,
+                }),
+                Err(es) => {
+                    for e in es {
+                        errors.push((yaml::Path::parse(&e.field.replace('#', ".")), e.message));
+                    }
+                    None
+                }
+            }
+        }
+    }
+}
+
+/// Re-exported for `check`-style callers that want one branch's compiled form.
+pub use render::DialValues;

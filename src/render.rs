@@ -1,0 +1,851 @@
+//! Turns a branch's request template and one dial's values into the exact
+//! request that will be sent. Pure: no I/O, no clock except `now`.
+//!
+//! Two template forms compile to one [`RequestTemplate`]: the IQX one-liner
+//! ([`crate::iqx`]) and the full form (minijinja templates per field).
+//!
+//! The encoding contract: every value inserted into a URL is percent-encoded
+//! as a URL component (`+` → `%2B`, `&` → `%26`, `/` → `%2F`), so a value can
+//! never add a parameter, a path segment or a fragment. The scheme, host and
+//! port (everything before the first `/`, `?` or `#` after `://`) are the
+//! admin's: that part may only use profile `vars`, never a request value,
+//! and is inserted as written. `{{ x | safe }}` opts a trusted value out of
+//! encoding. Form and JSON bodies are encoded by their serializers, headers
+//! are checked for CR/LF. minijinja's own auto-escaping (picked from the
+//! template name's extension) is replaced by this contract.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use base64::Engine as _;
+use minijinja::{AutoEscape, Environment, UndefinedBehavior, Value};
+use percent_encoding::{AsciiSet, NON_ALPHANUMERIC, utf8_percent_encode};
+use serde::Serialize;
+
+use crate::iqx::{self, Method, Piece};
+use crate::secrets;
+
+/// Characters left as they are in a URL component: those of JavaScript's
+/// `encodeURIComponent` (`A-Z a-z 0-9 - _ . ! ~ * ' ( )`).
+const COMPONENT: &AsciiSet = &NON_ALPHANUMERIC
+    .remove(b'-')
+    .remove(b'_')
+    .remove(b'.')
+    .remove(b'!')
+    .remove(b'~')
+    .remove(b'*')
+    .remove(b'\'')
+    .remove(b'(')
+    .remove(b')');
+
+/// In a client-side URI (`tel:+44…`) a `+` is meaningful and stays.
+const URI_VALUE: &AsciiSet = &COMPONENT.remove(b'+');
+
+/// Percent-encodes `s` as one URL component.
+pub fn encode_component(s: &str) -> String {
+    utf8_percent_encode(s, COMPONENT).to_string()
+}
+
+/// Names a template may use that come from the caller's request. They may
+/// never appear in the scheme/host/port part of a URL.
+pub const REQUEST_VALUES: &[&str] = &[
+    "extension",
+    "number",
+    "raw_number",
+    "caller_id",
+    "external_id",
+];
+
+/// Names the gateway provides; `vars` may not reuse them.
+pub const RESERVED: &[&str] = &[
+    "extension",
+    "number",
+    "raw_number",
+    "caller_id",
+    "external_id",
+    "branch",
+    "now",
+];
+
+/// One dial's values, already validated by the caller.
+#[derive(Debug, Clone, Default)]
+pub struct DialValues {
+    pub branch: String,
+    pub extension: String,
+    /// After the branch's number rules.
+    pub number: String,
+    /// As received.
+    pub raw_number: String,
+    pub caller_id: Option<String>,
+    pub external_id: Option<String>,
+}
+
+impl DialValues {
+    /// Plausible values used to try every template once at load time.
+    pub fn sample(branch: &str) -> Self {
+        DialValues {
+            branch: branch.to_string(),
+            extension: "201".into(),
+            number: "+442079460000".into(),
+            raw_number: "+44 20 7946 0000".into(),
+            caller_id: Some("+442079460001".into()),
+            external_id: Some("sample-1".into()),
+        }
+    }
+}
+
+/// What a rendered action is.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Rendered {
+    Http(Request),
+    /// A URI for the caller's own softphone: nothing is sent.
+    Uri(String),
+}
+
+/// The exact request to send.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Request {
+    pub method: Method,
+    pub url: url::Url,
+    pub headers: Vec<(String, String)>,
+    pub body: Option<String>,
+}
+
+/// How a request is shown to people (dry run, `render`): secrets as `***`,
+/// credentials in `Authorization` always masked.
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct ShownRequest {
+    pub method: &'static str,
+    pub url: String,
+    pub headers: BTreeMap<String, String>,
+    pub body: Option<String>,
+}
+
+impl Request {
+    pub fn shown(&self) -> ShownRequest {
+        let headers = self
+            .headers
+            .iter()
+            .map(|(k, v)| {
+                let v = if k.eq_ignore_ascii_case("authorization") {
+                    match v.split_once(' ') {
+                        Some((scheme, _)) => format!("{scheme} {}", secrets::MASK),
+                        None => secrets::MASK.to_string(),
+                    }
+                } else {
+                    secrets::redact(v).into_owned()
+                };
+                (k.clone(), v)
+            })
+            .collect();
+        ShownRequest {
+            method: self.method.as_str(),
+            url: secrets::redact(self.url.as_str()).into_owned(),
+            headers,
+            body: self
+                .body
+                .as_deref()
+                .map(|b| secrets::redact(b).into_owned()),
+        }
+    }
+}
+
+/// Why rendering failed for one dial (the template was fine at load).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{0}")]
+pub struct RenderError(pub String);
+
+/// A problem found while compiling, with the profile field it belongs to
+/// (e.g. `dial.url`), so the loader can point at it in the file.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CompileError {
+    pub field: String,
+    pub message: String,
+}
+
+/// Authentication of the full form.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Auth {
+    Basic { user: String, password: String },
+    Bearer(String),
+}
+
+/// The full form of an action, as read from a profile.
+#[derive(Debug, Clone, Default)]
+pub struct HttpSpec {
+    pub method: Option<Method>,
+    pub url: String,
+    pub form: Vec<(String, String)>,
+    pub json: Option<serde_json::Value>,
+    pub headers: Vec<(String, String)>,
+    pub auth: Option<Auth>,
+}
+
+/// A compiled action template: renders without parsing anything again.
+#[derive(Debug, Clone)]
+pub struct RequestTemplate {
+    kind: Kind,
+}
+
+#[derive(Debug, Clone)]
+enum Kind {
+    Iqx(iqx::Line),
+    Jinja(Box<Jinja>),
+}
+
+#[derive(Debug, Clone)]
+struct Jinja {
+    env: Arc<Environment<'static>>,
+    vars: BTreeMap<String, Value>,
+    method: Method,
+    /// Template names, in `env`.
+    url_base: String,
+    url_rest: Option<String>,
+    form: Vec<(String, String)>,
+    json: Option<JsonTemplate>,
+    headers: Vec<(String, String)>,
+    auth: Option<Auth>,
+}
+
+#[derive(Debug, Clone)]
+enum JsonTemplate {
+    Template(String),
+    Literal(serde_json::Value),
+    Array(Vec<JsonTemplate>),
+    Object(Vec<(String, JsonTemplate)>),
+}
+
+/// Hooks a profile adds to its template environment (e.g. number filters).
+pub type EnvSetup<'a> = &'a dyn Fn(&mut Environment<'static>);
+
+impl RequestTemplate {
+    /// From an IQX line (already parsed).
+    pub fn iqx(line: iqx::Line) -> Self {
+        RequestTemplate {
+            kind: Kind::Iqx(line),
+        }
+    }
+
+    /// Compiles the full form. `field` prefixes error fields (e.g. `dial`).
+    pub fn compile(
+        field: &str,
+        spec: HttpSpec,
+        vars: &BTreeMap<String, serde_json::Value>,
+        setup: EnvSetup<'_>,
+    ) -> Result<Self, Vec<CompileError>> {
+        let mut errors = Vec::new();
+        let err = |errors: &mut Vec<CompileError>, f: &str, m: String| {
+            errors.push(CompileError {
+                field: format!("{field}.{f}"),
+                message: m,
+            })
+        };
+        let mut env = new_env();
+        setup(&mut env);
+
+        for name in vars.keys() {
+            if RESERVED.contains(&name.as_str()) {
+                errors.push(CompileError {
+                    field: format!("vars.{name}"),
+                    message: format!(
+                        "`{name}` is a value the gateway provides; choose another name"
+                    ),
+                });
+            }
+        }
+
+        let method = match (spec.method, spec.form.is_empty() && spec.json.is_none()) {
+            (Some(Method::Get), false) => {
+                err(
+                    &mut errors,
+                    "method",
+                    "a GET request has no body: remove `form`/`json` or use POST".into(),
+                );
+                Method::Get
+            }
+            (Some(m), _) => m,
+            (None, true) => Method::Get,
+            (None, false) => Method::Post,
+        };
+        if !spec.form.is_empty() && spec.json.is_some() {
+            err(
+                &mut errors,
+                "json",
+                "`form` and `json` are both given: a request has one body".into(),
+            );
+        }
+
+        let (base, rest) = split_url(&spec.url);
+        let base_name = format!("{field}.url");
+        let rest_name = format!("{field}.url#encoded");
+        if let Err(e) = env.add_template_owned(base_name.clone(), base.to_string()) {
+            err(&mut errors, "url", template_error(&e));
+        } else if let Ok(t) = env.get_template(&base_name) {
+            let used = t.undeclared_variables(false);
+            if let Some(v) = REQUEST_VALUES.iter().find(|v| used.contains(**v)) {
+                err(
+                    &mut errors,
+                    "url",
+                    format!(
+                        "`{v}` is used in the scheme/host/port part of the url: request values never choose where a dial is sent"
+                    ),
+                );
+            }
+        }
+        let url_rest = if rest.is_empty() {
+            None
+        } else {
+            if let Err(e) = env.add_template_owned(rest_name.clone(), rest.to_string()) {
+                err(&mut errors, "url", template_error(&e));
+            }
+            Some(rest_name)
+        };
+
+        let add = |env: &mut Environment<'static>,
+                   name: String,
+                   src: &str,
+                   errors: &mut Vec<CompileError>| {
+            if let Err(e) = env.add_template_owned(name.clone(), src.to_string()) {
+                errors.push(CompileError {
+                    field: name.clone(),
+                    message: template_error(&e),
+                });
+            }
+            name
+        };
+        let form = spec
+            .form
+            .iter()
+            .map(|(k, v)| {
+                (
+                    k.clone(),
+                    add(&mut env, format!("{field}.form.{k}"), v, &mut errors),
+                )
+            })
+            .collect();
+        let headers = spec
+            .headers
+            .iter()
+            .map(|(k, v)| {
+                if reqwest::header::HeaderName::from_bytes(k.as_bytes()).is_err() {
+                    errors.push(CompileError {
+                        field: format!("{field}.headers.{k}"),
+                        message: format!("{k:?} is not a valid header name"),
+                    });
+                }
+                (
+                    k.clone(),
+                    add(&mut env, format!("{field}.headers.{k}"), v, &mut errors),
+                )
+            })
+            .collect();
+        let json = spec
+            .json
+            .as_ref()
+            .map(|j| json_template(&mut env, &format!("{field}.json"), j, &mut errors));
+
+        let template = RequestTemplate {
+            kind: Kind::Jinja(Box::new(Jinja {
+                env: Arc::new(env),
+                vars: vars
+                    .iter()
+                    .map(|(k, v)| (k.clone(), Value::from(minijinja::value::Serde(v))))
+                    .collect(),
+                method,
+                url_base: base_name,
+                url_rest,
+                form,
+                json,
+                headers,
+                auth: spec.auth,
+            })),
+        };
+        if errors.is_empty() {
+            // A profile that loads can render: try it once with sample values.
+            if let Err(e) = template.render(&DialValues::sample("sample")) {
+                errors.push(CompileError {
+                    field: field.to_string(),
+                    message: e.0,
+                });
+            }
+        }
+        if errors.is_empty() {
+            Ok(template)
+        } else {
+            Err(errors)
+        }
+    }
+
+    /// Renders one dial. Values must already be validated (see [`crate::number`]).
+    pub fn render(&self, v: &DialValues) -> Result<Rendered, RenderError> {
+        match &self.kind {
+            Kind::Iqx(line) => render_iqx(line, v),
+            Kind::Jinja(j) => j.render(v).map(Rendered::Http),
+        }
+    }
+
+    /// True for client-side URI templates, which never send anything.
+    pub fn is_uri(&self) -> bool {
+        matches!(self.kind, Kind::Iqx(iqx::Line::Uri(_)))
+    }
+}
+
+fn render_iqx(line: &iqx::Line, v: &DialValues) -> Result<Rendered, RenderError> {
+    let fill = |pieces: &[Piece], set: Option<&'static AsciiSet>| fill_pieces(pieces, set, v);
+    match line {
+        iqx::Line::Uri(pieces) => Ok(Rendered::Uri(fill(pieces, Some(URI_VALUE)))),
+        iqx::Line::Http { method, url, post } => {
+            let url = parse_url(&fill(url, Some(COMPONENT)))?;
+            let (headers, body) = if *method == Method::Get {
+                (Vec::new(), None)
+            } else {
+                let mut form = form_urlencoded::Serializer::new(String::new());
+                for (name, value) in post {
+                    form.append_pair(name, &fill(value, None));
+                }
+                (vec![form_content_type()], Some(form.finish()))
+            };
+            Ok(Rendered::Http(Request {
+                method: *method,
+                url,
+                headers,
+                body,
+            }))
+        }
+    }
+}
+
+fn fill_pieces(pieces: &[Piece], set: Option<&'static AsciiSet>, v: &DialValues) -> String {
+    let mut out = String::new();
+    for p in pieces {
+        let value = match p {
+            Piece::Lit(s) => {
+                out.push_str(s);
+                continue;
+            }
+            Piece::Extension => &v.extension,
+            Piece::Number => &v.number,
+        };
+        match set {
+            Some(set) => out.extend(utf8_percent_encode(value, set)),
+            None => out.push_str(value),
+        }
+    }
+    out
+}
+
+impl Jinja {
+    fn render(&self, v: &DialValues) -> Result<Request, RenderError> {
+        let ctx = self.context(v);
+        let one = |name: &str| -> Result<String, RenderError> {
+            let t = self
+                .env
+                .get_template(name)
+                .map_err(|e| RenderError(template_error(&e)))?;
+            t.render(&ctx)
+                .map_err(|e| RenderError(format!("{}: {}", name, template_error(&e))))
+        };
+        let mut url = one(&self.url_base)?;
+        if let Some(rest) = &self.url_rest {
+            url.push_str(&one(rest)?);
+        }
+        let url = parse_url(&url)?;
+
+        let mut headers = Vec::with_capacity(self.headers.len() + 2);
+        let mut body = None;
+        if !self.form.is_empty() {
+            let mut form = form_urlencoded::Serializer::new(String::new());
+            for (k, t) in &self.form {
+                form.append_pair(k, &one(t)?);
+            }
+            body = Some(form.finish());
+            headers.push(form_content_type());
+        } else if let Some(json) = &self.json {
+            let value = render_json(json, &one)?;
+            body = Some(value.to_string());
+            headers.push(("content-type".into(), "application/json".into()));
+        }
+        for (k, t) in &self.headers {
+            let value = one(t)?;
+            if reqwest::header::HeaderValue::from_str(&value).is_err() {
+                return Err(RenderError(format!(
+                    "header {k} would contain a line break or control character"
+                )));
+            }
+            headers.retain(|(h, _)| !h.eq_ignore_ascii_case(k));
+            headers.push((k.to_ascii_lowercase(), value));
+        }
+        match &self.auth {
+            Some(Auth::Basic { user, password }) => {
+                let token =
+                    base64::engine::general_purpose::STANDARD.encode(format!("{user}:{password}"));
+                headers.push(("authorization".into(), format!("Basic {token}")));
+            }
+            Some(Auth::Bearer(token)) => {
+                headers.push(("authorization".into(), format!("Bearer {token}")))
+            }
+            None => {}
+        }
+        Ok(Request {
+            method: self.method,
+            url,
+            headers,
+            body,
+        })
+    }
+
+    fn context(&self, v: &DialValues) -> BTreeMap<String, Value> {
+        let mut ctx = self.vars.clone();
+        let opt = |o: &Option<String>| o.as_deref().map(Value::from).unwrap_or(Value::from(()));
+        ctx.insert("extension".into(), Value::from(v.extension.as_str()));
+        ctx.insert("number".into(), Value::from(v.number.as_str()));
+        ctx.insert("raw_number".into(), Value::from(v.raw_number.as_str()));
+        ctx.insert("branch".into(), Value::from(v.branch.as_str()));
+        ctx.insert("caller_id".into(), opt(&v.caller_id));
+        ctx.insert("external_id".into(), opt(&v.external_id));
+        ctx.insert(
+            "now".into(),
+            Value::from(
+                humantime::format_rfc3339_seconds(std::time::SystemTime::now()).to_string(),
+            ),
+        );
+        ctx
+    }
+}
+
+fn render_json(
+    t: &JsonTemplate,
+    one: &dyn Fn(&str) -> Result<String, RenderError>,
+) -> Result<serde_json::Value, RenderError> {
+    Ok(match t {
+        JsonTemplate::Template(name) => serde_json::Value::String(one(name)?),
+        JsonTemplate::Literal(v) => v.clone(),
+        JsonTemplate::Array(items) => serde_json::Value::Array(
+            items
+                .iter()
+                .map(|i| render_json(i, one))
+                .collect::<Result<_, _>>()?,
+        ),
+        JsonTemplate::Object(fields) => {
+            let mut map = serde_json::Map::new();
+            for (k, v) in fields {
+                map.insert(k.clone(), render_json(v, one)?);
+            }
+            serde_json::Value::Object(map)
+        }
+    })
+}
+
+fn json_template(
+    env: &mut Environment<'static>,
+    at: &str,
+    v: &serde_json::Value,
+    errors: &mut Vec<CompileError>,
+) -> JsonTemplate {
+    match v {
+        serde_json::Value::String(s) if s.contains("{{") || s.contains("{%") => {
+            if let Err(e) = env.add_template_owned(at.to_string(), s.clone()) {
+                errors.push(CompileError {
+                    field: at.to_string(),
+                    message: template_error(&e),
+                });
+            }
+            JsonTemplate::Template(at.to_string())
+        }
+        serde_json::Value::Array(items) => JsonTemplate::Array(
+            items
+                .iter()
+                .enumerate()
+                .map(|(i, item)| json_template(env, &format!("{at}[{i}]"), item, errors))
+                .collect(),
+        ),
+        serde_json::Value::Object(map) => JsonTemplate::Object(
+            map.iter()
+                .map(|(k, item)| {
+                    (
+                        k.clone(),
+                        json_template(env, &format!("{at}.{k}"), item, errors),
+                    )
+                })
+                .collect(),
+        ),
+        other => JsonTemplate::Literal(other.clone()),
+    }
+}
+
+fn form_content_type() -> (String, String) {
+    (
+        "content-type".into(),
+        "application/x-www-form-urlencoded".into(),
+    )
+}
+
+fn parse_url(s: &str) -> Result<url::Url, RenderError> {
+    let url = url::Url::parse(s).map_err(|e| {
+        RenderError(format!(
+            "the url {:?} is not valid: {e}",
+            secrets::redact(s)
+        ))
+    })?;
+    if !matches!(url.scheme(), "http" | "https") || url.host().is_none() {
+        return Err(RenderError(format!(
+            "the url {:?} must be http:// or https:// with a host",
+            secrets::redact(s)
+        )));
+    }
+    Ok(url)
+}
+
+/// Splits a url template into the target part (scheme, host, port) and the
+/// rest. The split is at the first literal `/`, `?` or `#` after `://`,
+/// outside `{{ }}`, `{% %}` and `{# #}`.
+pub fn split_url(src: &str) -> (&str, &str) {
+    let bytes = src.as_bytes();
+    let mut i = 0;
+    let mut after_scheme = !src_has_literal_scheme(src);
+    while i < bytes.len() {
+        if bytes[i] == b'{' && i + 1 < bytes.len() && matches!(bytes[i + 1], b'{' | b'%' | b'#') {
+            let close = match bytes[i + 1] {
+                b'{' => "}}",
+                b'%' => "%}",
+                _ => "#}",
+            };
+            match src[i + 2..].find(close) {
+                Some(j) => i = i + 2 + j + 2,
+                None => return (src, ""),
+            }
+            continue;
+        }
+        if !after_scheme && src[i..].starts_with("://") {
+            after_scheme = true;
+            i += 3;
+            continue;
+        }
+        if after_scheme && matches!(bytes[i], b'/' | b'?' | b'#') {
+            return (&src[..i], &src[i..]);
+        }
+        i += 1;
+    }
+    (src, "")
+}
+
+fn src_has_literal_scheme(src: &str) -> bool {
+    // A literal `scheme://` before any tag.
+    let first_tag = src.find('{').unwrap_or(src.len());
+    src[..first_tag].contains("://")
+}
+
+fn new_env() -> Environment<'static> {
+    let mut env = Environment::new();
+    env.set_undefined_behavior(UndefinedBehavior::Strict);
+    // Our names are not file names: decide escaping by our own suffix only.
+    env.set_auto_escape_callback(|name| {
+        if name.ends_with("#encoded") {
+            AutoEscape::Custom("url".into())
+        } else {
+            AutoEscape::None
+        }
+    });
+    env.set_formatter(|out, state, value| {
+        if value.is_none() || value.is_undefined() {
+            return Ok(());
+        }
+        let text = match value.as_str() {
+            Some(s) => std::borrow::Cow::Borrowed(s),
+            None => std::borrow::Cow::Owned(value.to_string()),
+        };
+        let encode =
+            matches!(state.auto_escape(), AutoEscape::Custom(n) if n == "url") && !value.is_safe();
+        let written = if encode {
+            out.write_str(&encode_component(&text))
+        } else {
+            out.write_str(&text)
+        };
+        written
+            .map_err(|_| minijinja::Error::new(minijinja::ErrorKind::WriteFailure, "write failed"))
+    });
+    // Already encoded: mark safe so the url formatter does not encode twice.
+    env.add_filter("urlencode", |v: String| {
+        Value::from_safe_string(encode_component(&v))
+    });
+    env
+}
+
+/// A minijinja error as one line, without our internal template names.
+pub fn template_error(e: &minijinja::Error) -> String {
+    let mut msg = match e.detail() {
+        Some(d) => format!("{}: {d}", e.kind()),
+        None => e.kind().to_string(),
+    };
+    if let Some(line) = e.line().filter(|l| *l > 1) {
+        msg.push_str(&format!(" (template line {line})"));
+    }
+    msg
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn values(ext: &str, number: &str) -> DialValues {
+        DialValues {
+            branch: "b".into(),
+            extension: ext.into(),
+            number: number.into(),
+            raw_number: number.into(),
+            ..Default::default()
+        }
+    }
+
+    fn jinja(url: &str) -> Result<RequestTemplate, Vec<CompileError>> {
+        let vars = BTreeMap::from([
+            ("host".to_string(), serde_json::json!("pbx.example:8080")),
+            ("token".into(), serde_json::json!("a&b")),
+        ]);
+        RequestTemplate::compile(
+            "dial",
+            HttpSpec {
+                url: url.into(),
+                ..Default::default()
+            },
+            &vars,
+            &|_| {},
+        )
+    }
+
+    fn url_of(r: Rendered) -> String {
+        match r {
+            Rendered::Http(req) => req.url.to_string(),
+            Rendered::Uri(u) => u,
+        }
+    }
+
+    #[test]
+    fn split_url_table() {
+        let cases = [
+            (
+                "http://{{ host }}/p?x={{ number }}",
+                ("http://{{ host }}", "/p?x={{ number }}"),
+            ),
+            ("https://h:1?x=1", ("https://h:1", "?x=1")),
+            ("{{ base }}/api", ("{{ base }}", "/api")),
+            ("http://{{ '/' }}x/y", ("http://{{ '/' }}x", "/y")),
+            ("http://h", ("http://h", "")),
+        ];
+        for (src, want) in cases {
+            assert_eq!(split_url(src), want, "{src}");
+        }
+    }
+
+    #[test]
+    fn url_values_are_encoded_for_their_place() {
+        let t =
+            jinja("http://{{ host }}/call/{{ extension }}?to={{ number }}&t={{ token }}").unwrap();
+        let got = url_of(t.render(&values("2/01", "+44 20&x=1#f")).unwrap());
+        assert_eq!(
+            got,
+            "http://pbx.example:8080/call/2%2F01?to=%2B44%2020%26x%3D1%23f&t=a%26b"
+        );
+    }
+
+    #[test]
+    fn safe_and_urlencode_are_not_encoded_twice() {
+        let t = jinja("http://h/?a={{ number | urlencode }}&b={{ 'x=1&y=2' | safe }}").unwrap();
+        assert_eq!(
+            url_of(t.render(&values("1", "+1")).unwrap()),
+            "http://h/?a=%2B1&b=x=1&y=2"
+        );
+    }
+
+    #[test]
+    fn request_values_cannot_choose_the_target() {
+        let errs = jinja("http://{{ number }}.example.com/").unwrap_err();
+        assert!(errs[0].message.contains("never choose"), "{errs:?}");
+        assert!(jinja("{{ extension }}/x").is_err());
+    }
+
+    #[test]
+    fn undefined_variables_fail_at_load() {
+        let errs = jinja("http://h/?x={{ hots }}").unwrap_err();
+        assert!(errs[0].message.contains("undefined"), "{errs:?}");
+    }
+
+    #[test]
+    fn iqx_post_renders_url_params_and_form_body() {
+        let line = iqx::parse("{POST}http://h/api?func=make_call<&>from=^<&>to=#").unwrap();
+        let Rendered::Http(req) = RequestTemplate::iqx(line)
+            .render(&values("201", "+442079460000"))
+            .unwrap()
+        else {
+            panic!()
+        };
+        assert_eq!(req.method, Method::Post);
+        assert_eq!(req.url.as_str(), "http://h/api?func=make_call");
+        assert_eq!(req.body.as_deref(), Some("from=201&to=%2B442079460000"));
+    }
+
+    #[test]
+    fn iqx_get_encodes_values_in_the_url() {
+        let line = iqx::parse("http://h/api?from=^&to=#").unwrap();
+        let got = url_of(
+            RequestTemplate::iqx(line)
+                .render(&values("201", "+44*1#"))
+                .unwrap(),
+        );
+        assert_eq!(got, "http://h/api?from=201&to=%2B44*1%23");
+    }
+
+    #[test]
+    fn uri_keeps_plus_and_encodes_hash() {
+        let line = iqx::parse("tel:#").unwrap();
+        assert_eq!(
+            url_of(
+                RequestTemplate::iqx(line)
+                    .render(&values("1", "+4420#"))
+                    .unwrap()
+            ),
+            "tel:+4420%23"
+        );
+    }
+
+    #[test]
+    fn form_json_headers_and_auth() {
+        let spec = HttpSpec {
+            method: None,
+            url: "https://h/api".into(),
+            json: Some(
+                serde_json::json!({"from": "{{ extension }}", "to": "{{ number }}", "n": 3}),
+            ),
+            headers: vec![("X-Branch".into(), "{{ branch }}".into())],
+            auth: Some(Auth::Bearer("tok".into())),
+            ..Default::default()
+        };
+        let t = RequestTemplate::compile("dial", spec, &BTreeMap::new(), &|_| {}).unwrap();
+        let Rendered::Http(req) = t.render(&values("201", "+1\"2")).unwrap() else {
+            panic!()
+        };
+        assert_eq!(req.method, Method::Post);
+        let body: serde_json::Value = serde_json::from_str(req.body.as_deref().unwrap()).unwrap();
+        assert_eq!(
+            body,
+            serde_json::json!({"from": "201", "to": "+1\"2", "n": 3})
+        );
+        assert!(req.headers.contains(&("x-branch".into(), "b".into())));
+        assert!(
+            req.headers
+                .contains(&("authorization".into(), "Bearer tok".into()))
+        );
+        assert_eq!(req.shown().headers["authorization"], "Bearer ***");
+    }
+
+    #[test]
+    fn get_with_a_body_is_a_load_error() {
+        let spec = HttpSpec {
+            method: Some(Method::Get),
+            url: "http://h/".into(),
+            form: vec![("a".into(), "1".into())],
+            ..Default::default()
+        };
+        assert!(RequestTemplate::compile("dial", spec, &BTreeMap::new(), &|_| {}).is_err());
+    }
+}

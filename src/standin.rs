@@ -1,0 +1,347 @@
+//! A stand-in PBX for demos and tests: it speaks the dial APIs of the
+//! systems webdial supports, as their public documents describe them, and
+//! records every request it receives.
+//!
+//! - VOIspeed SERI: `GET /PBX/seri_endpoint.php?service=call_request&token=T&ext=E&number=N[&device=mobile]`
+//!   answers `<result><outcome>0</outcome><request_id>…</request_id></result>`,
+//!   or `<outcome>1</outcome><error>reason</error>` (wrong token, missing
+//!   parameter, unknown service, or an extension starting with 9: "connection not found").
+//! - voiptech Click2Call: `GET|POST /API/dialup.php` with `user`, `pass`, `org`,
+//!   `dial1`, `dial2`; answers only with `Response=yes`, in `RFormat`
+//!   text|html|xml|json, both legs' ids with `showUID=yes`. `dial1` starting
+//!   with 9 fails with "No answer".
+//! - IQX-style: `GET|POST /ivr/PbxAPI.aspx?func=make_call` with `from`/`to` in
+//!   the query or the form; `OK` or HTTP 400.
+//!
+//! What it records is what arrived on the wire (method, path, raw query,
+//! content type, raw body), so tests assert on exactly what a PBX would see.
+//! Tests can replace the answer ([`Behaviour`]) to play a hanging, failing or
+//! redirecting PBX. It is not a PBX: nothing rings.
+
+use std::collections::VecDeque;
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use axum::Router;
+use axum::body::Bytes;
+use axum::extract::State;
+use axum::http::{HeaderMap, Method, StatusCode, Uri, header};
+use axum::response::{IntoResponse, Response};
+use serde::Serialize;
+
+/// Credentials the stand-in accepts.
+pub const SERI_TOKEN: &str = "demo-token";
+pub const C2C_USER: &str = "demo";
+pub const C2C_PASS: &str = "demo-pass";
+pub const C2C_ORG: &str = "demo-org";
+
+/// How many requests are kept (the oldest are dropped).
+pub const KEEP: usize = 10_000;
+
+/// One request as received.
+#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
+pub struct Received {
+    pub method: String,
+    pub path: String,
+    /// The raw query string, as sent (`None` when the URL had no `?`).
+    pub query: Option<String>,
+    pub content_type: Option<String>,
+    pub authorization: Option<String>,
+    /// The raw body.
+    pub body: String,
+}
+
+impl Received {
+    /// Query and form parameters, decoded, in order (query first).
+    pub fn params(&self) -> Vec<(String, String)> {
+        let mut out: Vec<(String, String)> =
+            form_urlencoded::parse(self.query.as_deref().unwrap_or("").as_bytes())
+                .into_owned()
+                .collect();
+        if self
+            .content_type
+            .as_deref()
+            .is_some_and(|c| c.starts_with("application/x-www-form-urlencoded"))
+        {
+            out.extend(form_urlencoded::parse(self.body.as_bytes()).into_owned());
+        }
+        out
+    }
+
+    /// The first parameter named `name`.
+    pub fn param(&self, name: &str) -> Option<String> {
+        self.params()
+            .into_iter()
+            .find(|(k, _)| k == name)
+            .map(|(_, v)| v)
+    }
+}
+
+/// What the stand-in answers.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub enum Behaviour {
+    /// Answer like the real system would.
+    #[default]
+    Faithful,
+    /// Never answer (until the client gives up).
+    Hang,
+    /// Answer this status, content type and body.
+    Fixed {
+        status: u16,
+        content_type: String,
+        body: String,
+    },
+    /// Redirect elsewhere.
+    Redirect(String),
+    /// Answer `bytes` bytes of text.
+    Huge(usize),
+}
+
+#[derive(Debug, Default)]
+struct Shared {
+    received: Mutex<VecDeque<Received>>,
+    behaviour: Mutex<Behaviour>,
+    next_id: AtomicU64,
+}
+
+/// A running stand-in.
+#[derive(Debug, Clone)]
+pub struct StandIn {
+    pub addr: SocketAddr,
+    shared: Arc<Shared>,
+}
+
+impl StandIn {
+    /// Starts on `listener`, in the background of the current runtime.
+    pub fn start(listener: tokio::net::TcpListener) -> std::io::Result<StandIn> {
+        let addr = listener.local_addr()?;
+        let shared = Arc::new(Shared {
+            next_id: AtomicU64::new(15652770917203),
+            ..Default::default()
+        });
+        let app = Router::new().fallback(handle).with_state(shared.clone());
+        tokio::spawn(async move {
+            if let Err(e) = axum::serve(listener, app).await {
+                tracing::error!("stand-in PBX stopped: {e}");
+            }
+        });
+        Ok(StandIn { addr, shared })
+    }
+
+    /// Binds `addr` (port 0 for any) and starts.
+    pub async fn bind(addr: &str) -> std::io::Result<StandIn> {
+        StandIn::start(tokio::net::TcpListener::bind(addr).await?)
+    }
+
+    /// `http://ADDR`
+    pub fn url(&self) -> String {
+        format!("http://{}", self.addr)
+    }
+
+    /// Everything received so far, oldest first.
+    pub fn received(&self) -> Vec<Received> {
+        self.shared
+            .received
+            .lock()
+            .map(|r| r.iter().cloned().collect())
+            .unwrap_or_default()
+    }
+
+    pub fn set_behaviour(&self, b: Behaviour) {
+        if let Ok(mut cur) = self.shared.behaviour.lock() {
+            *cur = b;
+        }
+    }
+}
+
+async fn handle(
+    State(shared): State<Arc<Shared>>,
+    method: Method,
+    uri: Uri,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    let header = |h: header::HeaderName| {
+        headers
+            .get(h)
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_string)
+    };
+    let got = Received {
+        method: method.to_string(),
+        path: uri.path().to_string(),
+        query: uri.query().map(str::to_string),
+        content_type: header(header::CONTENT_TYPE),
+        authorization: header(header::AUTHORIZATION),
+        body: String::from_utf8_lossy(&body).into_owned(),
+    };
+    if got.path == "/_standin/received" {
+        return axum::Json(
+            shared
+                .received
+                .lock()
+                .map(|r| r.iter().cloned().collect::<Vec<_>>())
+                .unwrap_or_default(),
+        )
+        .into_response();
+    }
+    if let Ok(mut r) = shared.received.lock() {
+        if r.len() >= KEEP {
+            r.pop_front();
+        }
+        r.push_back(got.clone());
+    }
+    let behaviour = shared
+        .behaviour
+        .lock()
+        .map(|b| b.clone())
+        .unwrap_or_default();
+    match behaviour {
+        Behaviour::Faithful => faithful(&shared, &got),
+        Behaviour::Hang => {
+            tokio::time::sleep(Duration::from_secs(3600)).await;
+            StatusCode::GATEWAY_TIMEOUT.into_response()
+        }
+        Behaviour::Fixed {
+            status,
+            content_type,
+            body,
+        } => (
+            StatusCode::from_u16(status).unwrap_or(StatusCode::OK),
+            [(header::CONTENT_TYPE, content_type)],
+            body,
+        )
+            .into_response(),
+        Behaviour::Redirect(to) => {
+            (StatusCode::FOUND, [(header::LOCATION, to)], "").into_response()
+        }
+        Behaviour::Huge(n) => {
+            ([(header::CONTENT_TYPE, "text/plain")], "x".repeat(n)).into_response()
+        }
+    }
+}
+
+fn faithful(shared: &Shared, got: &Received) -> Response {
+    let id = || shared.next_id.fetch_add(1, Ordering::Relaxed);
+    match got.path.as_str() {
+        "/PBX/seri_endpoint.php" => seri(got, id),
+        "/API/dialup.php" => click2call(got, id),
+        "/ivr/PbxAPI.aspx" => iqx(got),
+        _ => (StatusCode::NOT_FOUND, "not found").into_response(),
+    }
+}
+
+/// A PHP page that does not set its content type: XML served as text/html.
+fn xml(body: String) -> Response {
+    (
+        [(header::CONTENT_TYPE, "text/html; charset=UTF-8")],
+        format!("<?xml version=\"1.0\" encoding=\"UTF-8\" ?>\n{body}"),
+    )
+        .into_response()
+}
+
+fn seri(got: &Received, mut id: impl FnMut() -> u64) -> Response {
+    let fail = |e: &str| {
+        xml(format!(
+            "<result>\n<outcome>1</outcome>\n<error>{e}</error></result>"
+        ))
+    };
+    if got.method != "GET" {
+        return fail("service requests are HTTP GETs");
+    }
+    if got.param("service").as_deref() != Some("call_request") {
+        return fail("unknown service");
+    }
+    if got.param("token").as_deref() != Some(SERI_TOKEN) {
+        return fail("invalid token");
+    }
+    let (Some(ext), Some(number)) = (got.param("ext"), got.param("number")) else {
+        return fail("missing parameter");
+    };
+    if ext.is_empty() || number.is_empty() {
+        return fail("missing parameter");
+    }
+    if ext.starts_with('9') {
+        return fail("connection not found");
+    }
+    xml(format!(
+        "<result>\n<outcome>0</outcome>\n<request_id>{}</request_id>\n</result>",
+        id()
+    ))
+}
+
+fn click2call(got: &Received, mut id: impl FnMut() -> u64) -> Response {
+    let p = |k: &str| got.param(k).unwrap_or_default();
+    let failure = if p("user") != C2C_USER || p("pass") != C2C_PASS || p("org") != C2C_ORG {
+        Some("Authentication failed")
+    } else if p("dial1").is_empty() || p("dial2").is_empty() {
+        Some("Missing parameter")
+    } else if p("dial1").starts_with('9') {
+        Some("No answer")
+    } else {
+        None
+    };
+    if p("Response") != "yes" {
+        return (StatusCode::OK, "").into_response();
+    }
+    let uids = (p("showUID") == "yes" && failure.is_none())
+        .then(|| (format!("{}.1", id()), format!("{}.2", id())));
+    let format = p("RFormat");
+    match format.as_str() {
+        "json" => {
+            let body = match (failure, &uids) {
+                (Some(reason), _) => serde_json::json!({"status": "FAIL", "reason": reason}),
+                (None, Some((a, b))) => {
+                    serde_json::json!({"status": "OK", "dial1_uid": a, "dial2_uid": b})
+                }
+                (None, None) => serde_json::json!({"status": "OK"}),
+            };
+            axum::Json(body).into_response()
+        }
+        "xml" => {
+            let body = match (failure, &uids) {
+                (Some(reason), _) => {
+                    format!("<response><status>FAIL</status><reason>{reason}</reason></response>")
+                }
+                (None, Some((a, b))) => format!(
+                    "<response><status>OK</status><dial1_uid>{a}</dial1_uid><dial2_uid>{b}</dial2_uid></response>"
+                ),
+                (None, None) => "<response><status>OK</status></response>".to_string(),
+            };
+            ([(header::CONTENT_TYPE, "text/xml")], body).into_response()
+        }
+        _ => {
+            let line = match (failure, &uids) {
+                (Some(reason), _) => format!("FAIL {reason}"),
+                (None, Some((a, b))) => format!("OK {a} {b}"),
+                (None, None) => "OK".to_string(),
+            };
+            let (ct, body) = if format == "html" {
+                ("text/html", format!("<html><body>{line}</body></html>"))
+            } else {
+                ("text/plain", line)
+            };
+            ([(header::CONTENT_TYPE, ct)], body).into_response()
+        }
+    }
+}
+
+fn iqx(got: &Received) -> Response {
+    match (
+        got.param("func").as_deref(),
+        got.param("from"),
+        got.param("to"),
+    ) {
+        (Some("make_call"), Some(from), Some(to)) if !from.is_empty() && !to.is_empty() => {
+            ([(header::CONTENT_TYPE, "text/plain")], "OK").into_response()
+        }
+        _ => (
+            StatusCode::BAD_REQUEST,
+            [(header::CONTENT_TYPE, "text/plain")],
+            "ERROR missing func, from or to",
+        )
+            .into_response(),
+    }
+}
