@@ -3,9 +3,10 @@
 
 use tracing_subscriber::EnvFilter;
 
-/// Installs the global subscriber. Safe to call once per process.
-pub fn init() {
-    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
+/// Installs the global subscriber with `default` as the level when
+/// `RUST_LOG` is unset. Safe to call more than once (later calls do nothing).
+pub fn init(default: &str) {
+    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(default));
     let _ = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(crate::secrets::log_writer)

@@ -5,6 +5,11 @@ use clap::Parser;
 #[tokio::main]
 async fn main() -> ExitCode {
     let cli = webdial::cli::Cli::parse();
-    webdial::logging::init();
+    // The server logs every dial; one-shot commands keep their output clean.
+    let level = match cli.command {
+        webdial::cli::Command::Serve { .. } | webdial::cli::Command::Standin { .. } => "info",
+        _ => "warn",
+    };
+    webdial::logging::init(level);
     webdial::cli::run(cli).await
 }

@@ -456,7 +456,11 @@ impl Jinja {
         if !self.form.is_empty() {
             let mut form = form_urlencoded::Serializer::new(String::new());
             for (k, t) in &self.form {
-                form.append_pair(k, &one(t)?);
+                // A field that renders empty is left out (optional fields such as SetCID).
+                let value = one(t)?;
+                if !value.is_empty() {
+                    form.append_pair(k, &value);
+                }
             }
             body = Some(form.finish());
             headers.push(form_content_type());
@@ -600,9 +604,29 @@ fn parse_url(s: &str) -> Result<url::Url, RenderError> {
 /// rest. The split is at the first literal `/`, `?` or `#` after `://`,
 /// outside `{{ }}`, `{% %}` and `{# #}`.
 pub fn split_url(src: &str) -> (&str, &str) {
+    let literal = literal_positions(src);
+    let is_lit = |i: usize| literal.binary_search(&i).is_ok();
+    // Where the target part may end: after the first literal `://`, if any.
+    let start = (0..src.len())
+        .find(|&i| src[i..].starts_with("://") && (i..i + 3).all(is_lit))
+        .map(|i| i + 3)
+        .unwrap_or(0);
+    match literal
+        .iter()
+        .copied()
+        .filter(|&i| i >= start)
+        .find(|&i| matches!(src.as_bytes()[i], b'/' | b'?' | b'#'))
+    {
+        Some(i) => (&src[..i], &src[i..]),
+        None => (src, ""),
+    }
+}
+
+/// Byte offsets of the characters outside `{{ }}`, `{% %}` and `{# #}`.
+fn literal_positions(src: &str) -> Vec<usize> {
     let bytes = src.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
     let mut i = 0;
-    let mut after_scheme = !src_has_literal_scheme(src);
     while i < bytes.len() {
         if bytes[i] == b'{' && i + 1 < bytes.len() && matches!(bytes[i + 1], b'{' | b'%' | b'#') {
             let close = match bytes[i + 1] {
@@ -612,27 +636,14 @@ pub fn split_url(src: &str) -> (&str, &str) {
             };
             match src[i + 2..].find(close) {
                 Some(j) => i = i + 2 + j + 2,
-                None => return (src, ""),
+                None => break,
             }
             continue;
         }
-        if !after_scheme && src[i..].starts_with("://") {
-            after_scheme = true;
-            i += 3;
-            continue;
-        }
-        if after_scheme && matches!(bytes[i], b'/' | b'?' | b'#') {
-            return (&src[..i], &src[i..]);
-        }
+        out.push(i);
         i += 1;
     }
-    (src, "")
-}
-
-fn src_has_literal_scheme(src: &str) -> bool {
-    // A literal `scheme://` before any tag.
-    let first_tag = src.find('{').unwrap_or(src.len());
-    src[..first_tag].contains("://")
+    out
 }
 
 fn new_env() -> Environment<'static> {
@@ -731,6 +742,10 @@ mod tests {
             ("{{ base }}/api", ("{{ base }}", "/api")),
             ("http://{{ '/' }}x/y", ("http://{{ '/' }}x", "/y")),
             ("http://h", ("http://h", "")),
+            (
+                "{{ scheme }}://{{ host }}/p",
+                ("{{ scheme }}://{{ host }}", "/p"),
+            ),
         ];
         for (src, want) in cases {
             assert_eq!(split_url(src), want, "{src}");
