@@ -79,7 +79,12 @@ impl Gateway {
         let rendered = match checked.action.template.render(&checked.values) {
             Ok(r) => r,
             Err(e) => {
-                return DialResult::refused(id, &Refusal::InvalidRequest(e.0), branch, action);
+                return DialResult::refused(
+                    id,
+                    &Refusal::InvalidRequest(e.message),
+                    branch,
+                    action,
+                );
             }
         };
         let action = checked.action_name.as_str();

@@ -152,8 +152,21 @@ impl Request {
 
 /// Why rendering failed for one dial (the template was fine at load).
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("{0}")]
-pub struct RenderError(pub String);
+#[error("{message}")]
+pub struct RenderError {
+    /// The profile field whose template failed (e.g. `dial.form.to`), if one did.
+    pub field: Option<String>,
+    pub message: String,
+}
+
+impl RenderError {
+    fn new(message: String) -> Self {
+        RenderError {
+            field: None,
+            message,
+        }
+    }
+}
 
 /// A problem found while compiling, with the profile field it belongs to
 /// (e.g. `dial.url`), so the loader can point at it in the file.
@@ -364,8 +377,8 @@ impl RequestTemplate {
             // A profile that loads can render: try it once with sample values.
             if let Err(e) = template.render(&DialValues::sample("sample")) {
                 errors.push(CompileError {
-                    field: field.to_string(),
-                    message: e.0,
+                    field: e.field.unwrap_or_else(|| field.to_string()),
+                    message: e.message,
                 });
             }
         }
@@ -441,9 +454,11 @@ impl Jinja {
             let t = self
                 .env
                 .get_template(name)
-                .map_err(|e| RenderError(template_error(&e)))?;
-            t.render(&ctx)
-                .map_err(|e| RenderError(format!("{}: {}", name, template_error(&e))))
+                .map_err(|e| RenderError::new(template_error(&e)))?;
+            t.render(&ctx).map_err(|e| RenderError {
+                field: Some(name.trim_end_matches("#encoded").to_string()),
+                message: template_error(&e),
+            })
         };
         let mut url = one(&self.url_base)?;
         if let Some(rest) = &self.url_rest {
@@ -472,7 +487,7 @@ impl Jinja {
         for (k, t) in &self.headers {
             let value = one(t)?;
             if reqwest::header::HeaderValue::from_str(&value).is_err() {
-                return Err(RenderError(format!(
+                return Err(RenderError::new(format!(
                     "header {k} would contain a line break or control character"
                 )));
             }
@@ -586,13 +601,13 @@ fn form_content_type() -> (String, String) {
 
 fn parse_url(s: &str) -> Result<url::Url, RenderError> {
     let url = url::Url::parse(s).map_err(|e| {
-        RenderError(format!(
+        RenderError::new(format!(
             "the url {:?} is not valid: {e}",
             secrets::redact(s)
         ))
     })?;
     if !matches!(url.scheme(), "http" | "https") || url.host().is_none() {
-        return Err(RenderError(format!(
+        return Err(RenderError::new(format!(
             "the url {:?} must be http:// or https:// with a host",
             secrets::redact(s)
         )));

@@ -1,0 +1,188 @@
+//! The command line, run as a user runs it: the real binary.
+
+use std::path::Path;
+use std::process::{Command, Output};
+
+use crate::helpers::write_config;
+
+fn webdial(config: &Path, args: &[&str], env: &[(&str, &str)]) -> Output {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_webdial"));
+    cmd.arg("--config").arg(config).args(args);
+    for (k, v) in env {
+        cmd.env(k, v);
+    }
+    cmd.output().expect("run webdial")
+}
+
+fn text(b: &[u8]) -> String {
+    String::from_utf8_lossy(b).into_owned()
+}
+
+#[test]
+fn check_passes_on_the_shipped_profiles() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let out = webdial(&root.join("webdial.yaml"), &["check"], &[]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert!(
+        text(&out.stdout).starts_with("ok: "),
+        "{}",
+        text(&out.stdout)
+    );
+}
+
+#[test]
+fn check_reports_every_problem_at_its_place() {
+    let dir = write_config(
+        "http://127.0.0.1:9",
+        &[
+            (
+                "a-get-with-post-vars",
+                "name: x\ndial: \"http://pbx/api<&>to=#\"\n",
+            ),
+            (
+                "b-unknown-key",
+                "name: x\ndial:\n  url: http://pbx/\n  colour: red\n",
+            ),
+            (
+                "c-undefined",
+                "dial:\n  method: GET\n  url: \"http://pbx/?to={{ numbr }}\"\n",
+            ),
+            (
+                "d-missing-env",
+                "vars:\n  token: ${WEBDIAL_TEST_SURELY_UNSET}\ndial: \"http://pbx/?t=#\"\n",
+            ),
+            ("e-extends", "extends: presets/nope.yaml\n"),
+            ("f-yaml", "dial: [unclosed\n"),
+            ("g-host", "dial:\n  url: \"http://{{ number }}.evil/\"\n"),
+            ("h-good", "dial: \"tel:#\"\n"),
+        ],
+    );
+    let out = webdial(&dir.path().join("webdial.yaml"), &["check"], &[]);
+    assert_eq!(out.status.code(), Some(1));
+    let err = text(&out.stderr);
+    let p = |name: &str| {
+        dir.path()
+            .join("profiles")
+            .join(format!("{name}.yaml"))
+            .display()
+            .to_string()
+    };
+    let expect = [
+        format!(
+            "{}:2:7: <&> marks a POST variable",
+            p("a-get-with-post-vars")
+        ),
+        format!("{}:4:3: dial: unknown field `colour`", p("b-unknown-key")),
+        format!("{}:3:8: ", p("c-undefined")),
+        format!(
+            "{}:2:10: environment variable WEBDIAL_TEST_SURELY_UNSET is not set",
+            p("d-missing-env")
+        ),
+        format!(
+            "{}:1:10: extends \"presets/nope.yaml\": no such file",
+            p("e-extends")
+        ),
+        format!("{}:2:1: ", p("f-yaml")),
+        format!(
+            "{}:2:8: `number` is used in the scheme/host/port part",
+            p("g-host")
+        ),
+    ];
+    for e in &expect {
+        assert!(
+            err.lines().any(|l| l.starts_with(e.as_str())),
+            "missing {e:?} in:\n{err}"
+        );
+    }
+    assert!(err.contains("undefined"), "{err}");
+    assert!(!err.contains("h-good"), "{err}");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn render_prints_the_exact_request_with_secrets_masked() {
+    let dir = write_config(
+        "http://127.0.0.1:9",
+        &[(
+            "m",
+            "extends: presets/click2call.yaml\nvars: {host: pbx.example.com, user: u, pass: \"${C2C_PASS}\", org: o}\n",
+        )],
+    );
+    let out = webdial(
+        &dir.path().join("webdial.yaml"),
+        &[
+            "render",
+            "--branch",
+            "m",
+            "--ext",
+            "201",
+            "--number",
+            "+44 20 7946 0000",
+        ],
+        &[("C2C_PASS", "hunter2&more")],
+    );
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let stdout = text(&out.stdout);
+    assert_eq!(
+        stdout,
+        "POST https://pbx.example.com/API/dialup.php\ncontent-type: application/x-www-form-urlencoded\n\nuser=u&pass=***&org=o&dial1=201&dial2=%2B442079460000&Response=yes&showUID=yes&RFormat=json\n"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn dial_prints_json_exits_by_outcome_and_logs_no_secret_even_at_trace() {
+    let pbx = webdial::standin::StandIn::bind("127.0.0.1:0")
+        .await
+        .unwrap();
+    let secret = "demo-token";
+    let dir = write_config(
+        &pbx.url(),
+        &[(
+            "m",
+            "extends: presets/voispeed.yaml\nvars: {scheme: http, host: PBXHOST, token: \"${SERI}\"}\n",
+        )],
+    );
+    let config = dir.path().join("webdial.yaml");
+    let run = |ext: &'static str| {
+        let config = config.clone();
+        tokio::task::spawn_blocking(move || {
+            webdial(
+                &config,
+                &["dial", "--branch", "m", "--ext", ext, "--number", "187"],
+                &[("SERI", secret), ("RUST_LOG", "trace")],
+            )
+        })
+    };
+
+    let out = run("35").await.unwrap();
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let result: serde_json::Value = serde_json::from_slice(&out.stdout).expect("JSON on stdout");
+    assert_eq!(result["status"], "accepted");
+    let logs = text(&out.stderr);
+    assert!(
+        logs.contains("webdial::audit"),
+        "trace logging was on: {logs}"
+    );
+    assert!(logs.contains("***") || !logs.contains("token="), "{logs}");
+    assert!(!logs.contains(secret), "a secret reached the logs:\n{logs}");
+    assert_eq!(pbx.received()[0].param("token").as_deref(), Some(secret));
+
+    let out = run("901").await.unwrap();
+    assert_eq!(out.status.code(), Some(1), "a rejected dial exits 1");
+    let result: serde_json::Value = serde_json::from_slice(&out.stdout).expect("JSON on stdout");
+    assert_eq!(result["status"], "rejected");
+}
+
+#[test]
+fn an_unknown_action_is_refused() {
+    let dir = write_config("http://127.0.0.1:9", &[("b", "dial: \"tel:#\"\n")]);
+    let out = webdial(
+        &dir.path().join("webdial.yaml"),
+        &[
+            "dial", "--branch", "b", "--ext", "1", "--number", "2", "--action", "hangup",
+        ],
+        &[],
+    );
+    assert_eq!(out.status.code(), Some(1));
+    let result: serde_json::Value = serde_json::from_slice(&out.stdout).expect("JSON");
+    assert_eq!(result["status"], "unknown_action");
+}

@@ -1,0 +1,138 @@
+//! Spawning a gateway with given profiles in front of a stand-in PBX.
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use serde_json::Value;
+use webdial::standin::{Received, StandIn};
+
+pub struct App {
+    pub url: String,
+    pub pbx: StandIn,
+    pub client: reqwest::Client,
+    /// Kept so the profiles outlive the gateway.
+    _dir: tempfile::TempDir,
+}
+
+/// The repository's shipped presets, so tests exercise what users get.
+pub fn presets_dir() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("profiles/presets")
+}
+
+/// Writes a config dir: `profiles/NAME.yaml` for each (name, yaml) with
+/// `PBX` replaced by the stand-in's URL, plus the shipped presets.
+pub fn write_config(pbx_url: &str, profiles: &[(&str, &str)]) -> tempfile::TempDir {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let pdir = dir.path().join("profiles");
+    std::fs::create_dir_all(pdir.join("presets")).expect("mkdir");
+    for entry in std::fs::read_dir(presets_dir()).expect("presets") {
+        let entry = entry.expect("entry");
+        std::fs::copy(entry.path(), pdir.join("presets").join(entry.file_name()))
+            .expect("copy preset");
+    }
+    let host = pbx_url.trim_start_matches("http://");
+    for (name, yaml) in profiles {
+        let text = yaml.replace("PBXHOST", host).replace("PBX", pbx_url);
+        std::fs::write(pdir.join(format!("{name}.yaml")), text).expect("write profile");
+    }
+    std::fs::write(
+        dir.path().join("webdial.yaml"),
+        "listen: 127.0.0.1:0\nprofiles: profiles\n",
+    )
+    .expect("write config");
+    dir
+}
+
+/// Starts a stand-in PBX and a gateway serving `profiles`.
+pub async fn spawn(profiles: &[(&str, &str)]) -> App {
+    spawn_with_env(profiles, &[]).await
+}
+
+/// As [`spawn`], with `${NAME}` in profiles read from `env` instead of the process environment.
+pub async fn spawn_with_env(profiles: &[(&str, &str)], env: &[(&str, &str)]) -> App {
+    let pbx = StandIn::bind("127.0.0.1:0").await.expect("stand-in");
+    let dir = write_config(&pbx.url(), profiles);
+    let lookup = |name: &str| {
+        env.iter()
+            .find(|(k, _)| *k == name)
+            .map(|(_, v)| v.to_string())
+    };
+    let (loaded, diags) =
+        webdial::profile::Loader::new(&lookup).load_dir(&dir.path().join("profiles"));
+    assert!(diags.is_empty(), "profiles must load: {diags:?}");
+    let gw = Arc::new(webdial::gateway::Gateway::new(
+        loaded,
+        webdial::dispatch::Dispatcher::new().expect("client"),
+    ));
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
+    let url = format!("http://{}", listener.local_addr().expect("addr"));
+    tokio::spawn(webdial::api::serve(listener, gw, std::future::pending()));
+    App {
+        url,
+        pbx,
+        client: reqwest::Client::new(),
+        _dir: dir,
+    }
+}
+
+/// A VOIspeed branch on the stand-in.
+pub const VOISPEED: &str =
+    "extends: presets/voispeed.yaml\nvars: {scheme: http, host: PBXHOST, token: demo-token}\n";
+/// A Click2Call branch on the stand-in.
+pub const CLICK2CALL: &str = "extends: presets/click2call.yaml\nvars: {scheme: http, host: PBXHOST, user: demo, pass: demo-pass, org: demo-org}\n";
+
+impl App {
+    pub async fn post(&self, body: Value) -> (u16, Value) {
+        let resp = self
+            .client
+            .post(format!("{}/v1/dial", self.url))
+            .json(&body)
+            .send()
+            .await
+            .expect("post");
+        read(resp).await
+    }
+
+    pub async fn get(&self, query: &str) -> (u16, Value) {
+        let resp = self
+            .client
+            .get(format!("{}/v1/dial?{query}", self.url))
+            .send()
+            .await
+            .expect("get");
+        read(resp).await
+    }
+
+    pub fn received(&self) -> Vec<Received> {
+        self.pbx.received()
+    }
+
+    /// The single request the PBX received (fails if it got none or several).
+    pub fn only_request(&self) -> Received {
+        let got = self.received();
+        assert_eq!(
+            got.len(),
+            1,
+            "the PBX must receive exactly one request: {got:#?}"
+        );
+        got.into_iter().next().expect("one request")
+    }
+}
+
+pub async fn read(resp: reqwest::Response) -> (u16, Value) {
+    let status = resp.status().as_u16();
+    let ct = resp
+        .headers()
+        .get("content-type")
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("")
+        .to_string();
+    let text = resp.text().await.expect("body");
+    assert!(
+        ct.starts_with("application/json"),
+        "every answer is JSON, got {ct}: {text}"
+    );
+    (status, serde_json::from_str(&text).expect("JSON body"))
+}
