@@ -3,7 +3,7 @@
 //! each subcommand loads what it needs and returns an exit code.
 
 use std::net::SocketAddr;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::sync::Arc;
 
@@ -105,7 +105,7 @@ pub async fn run(cli: Cli) -> ExitCode {
 }
 
 /// Loads settings and profiles; all problems come back together.
-pub fn load(config: &PathBuf) -> (Option<Config>, Profiles, Vec<Diagnostic>) {
+pub fn load(config: &Path) -> (Option<Config>, Profiles, Vec<Diagnostic>) {
     let explicit = config.as_os_str() != "webdial.yaml";
     match Config::load(config, explicit) {
         Err(diags) => (None, Profiles::default(), diags),
@@ -116,7 +116,7 @@ pub fn load(config: &PathBuf) -> (Option<Config>, Profiles, Vec<Diagnostic>) {
     }
 }
 
-fn check(config: &PathBuf) -> ExitCode {
+fn check(config: &Path) -> ExitCode {
     let (_, profiles, diags) = load(config);
     for d in &diags {
         eprintln!("{d}");
@@ -135,7 +135,7 @@ fn check(config: &PathBuf) -> ExitCode {
 }
 
 /// Builds a gateway for one-shot commands; any load problem is fatal there.
-fn gateway(config: &PathBuf) -> Result<Gateway, ExitCode> {
+fn gateway(config: &Path) -> Result<Gateway, ExitCode> {
     let (_, profiles, diags) = load(config);
     for d in &diags {
         eprintln!("{d}");
@@ -150,7 +150,7 @@ fn gateway(config: &PathBuf) -> Result<Gateway, ExitCode> {
     Ok(Gateway::new(profiles, dispatcher))
 }
 
-async fn render(config: &PathBuf, args: &DialArgs) -> ExitCode {
+async fn render(config: &Path, args: &DialArgs) -> ExitCode {
     let gw = match gateway(config) {
         Ok(g) => g,
         Err(code) => return code,
@@ -179,7 +179,7 @@ async fn render(config: &PathBuf, args: &DialArgs) -> ExitCode {
     ExitCode::SUCCESS
 }
 
-async fn dial(config: &PathBuf, args: &DialArgs) -> ExitCode {
+async fn dial(config: &Path, args: &DialArgs) -> ExitCode {
     let gw = match gateway(config) {
         Ok(g) => g,
         Err(code) => return code,
@@ -196,7 +196,7 @@ async fn dial(config: &PathBuf, args: &DialArgs) -> ExitCode {
     }
 }
 
-async fn serve(config: &PathBuf, listen: Option<SocketAddr>, demo: Option<SocketAddr>) -> ExitCode {
+async fn serve(config: &Path, listen: Option<SocketAddr>, demo: Option<SocketAddr>) -> ExitCode {
     if let Some(addr) = demo {
         match crate::standin::StandIn::bind(&addr.to_string()).await {
             Ok(s) => tracing::info!("stand-in PBX (demo) listening on {}", s.url()),

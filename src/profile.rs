@@ -97,7 +97,7 @@ struct RawProfile {
 #[derive(Debug)]
 enum RawAction {
     Line(String),
-    Full(RawHttp),
+    Full(Box<RawHttp>),
 }
 
 impl<'de> Deserialize<'de> for RawAction {
@@ -116,7 +116,7 @@ impl<'de> Deserialize<'de> for RawAction {
                 map: A,
             ) -> Result<RawAction, A::Error> {
                 RawHttp::deserialize(serde::de::value::MapAccessDeserializer::new(map))
-                    .map(RawAction::Full)
+                    .map(|h| RawAction::Full(Box::new(h)))
             }
         }
         d.deserialize_any(V)
@@ -531,6 +531,7 @@ fn compile_action(
             }
         },
         RawAction::Full(http) => {
+            let http = *http;
             let field = |f: &str| yaml::Path::parse(&format!("{name}.{f}"));
             let before = errors.len();
             let method = match http
