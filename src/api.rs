@@ -16,6 +16,7 @@ use axum::{Json, Router};
 use serde::Deserialize;
 
 use crate::gateway::{DialInput, Gateway};
+use crate::keys::Credential;
 use crate::number::restore_plus;
 use crate::outcome::{DialResult, Refusal};
 
@@ -25,10 +26,7 @@ pub const MAX_BODY: usize = 64 * 1024;
 /// The API's routes over a gateway.
 pub fn router(gateway: Arc<Gateway>) -> Router {
     Router::new()
-        .route(
-            "/v1/dial",
-            get(dial_get).post(dial_post).fallback(wrong_method),
-        )
+        .route("/v1/dial", get(dial_get).post(dial_post).fallback(wrong_method))
         .route("/healthz", get(healthz))
         .fallback(not_found)
         .layer(DefaultBodyLimit::max(MAX_BODY))
@@ -43,9 +41,7 @@ pub async fn serve(
     gateway: Arc<Gateway>,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
-    axum::serve(listener, router(gateway))
-        .with_graceful_shutdown(shutdown)
-        .await
+    axum::serve(listener, router(gateway)).with_graceful_shutdown(shutdown).await
 }
 
 /// `POST /v1/dial` body.
@@ -75,17 +71,26 @@ struct DialQuery {
     caller_id: Option<String>,
     external_id: Option<String>,
     dry_run: Option<String>,
+    /// The API key, for software that can only open a URL.
+    key: Option<String>,
 }
 
 async fn dial_post(
     State(gw): State<Arc<Gateway>>,
+    headers: HeaderMap,
+    uri: axum::http::Uri,
     body: Result<Json<DialBody>, JsonRejection>,
 ) -> Response {
     let body = match body {
         Ok(Json(b)) => b,
         Err(rejection) => return refused(Refusal::InvalidRequest(json_problem(&rejection))),
     };
+    let query_key = uri
+        .query()
+        .and_then(|q| form_urlencoded::parse(q.as_bytes()).find(|(k, _)| k == "key").map(|(_, v)| v.into_owned()));
     let input = DialInput {
+        credential: credential(&headers, query_key),
+        idempotency_key: idempotency_key(&headers),
         branch: body.branch,
         action: None,
         extension: body.extension,
@@ -110,12 +115,12 @@ async fn dial_get(
         None | Some("" | "false" | "0" | "no") => false,
         Some("true" | "1" | "yes") => true,
         Some(other) => {
-            return refused(Refusal::InvalidRequest(format!(
-                "dry_run={other:?}: use true or false"
-            )));
+            return refused(Refusal::InvalidRequest(format!("dry_run={other:?}: use true or false")));
         }
     };
     let input = DialInput {
+        credential: credential(&headers, q.key),
+        idempotency_key: idempotency_key(&headers),
         branch: q.branch,
         action: None,
         extension: q.extension.map(|e| restore_plus(&e).into_owned()),
@@ -132,16 +137,11 @@ async fn healthz(State(gw): State<Arc<Gateway>>) -> Response {
 }
 
 async fn not_found(uri: axum::http::Uri) -> Response {
-    refused(Refusal::UnknownAction {
-        branch: String::new(),
-        action: uri.path().to_string(),
-    })
+    refused(Refusal::UnknownAction { branch: String::new(), action: uri.path().to_string() })
 }
 
 async fn wrong_method() -> Response {
-    refused(Refusal::InvalidRequest(
-        "use GET or POST on /v1/dial".into(),
-    ))
+    refused(Refusal::InvalidRequest("use GET or POST on /v1/dial".into()))
 }
 
 fn panicked(_: Box<dyn std::any::Any + Send + 'static>) -> Response {
@@ -158,35 +158,36 @@ fn refused(refusal: Refusal) -> Response {
 /// The JSON answer; a browser opening a client-side URI is redirected to it.
 fn respond(result: DialResult, html: bool) -> Response {
     if html && result.status == crate::outcome::Status::OpenUri {
-        if let Some(location) = result
-            .uri
-            .as_deref()
-            .and_then(|u| HeaderValue::from_str(u).ok())
-        {
-            return (
-                StatusCode::SEE_OTHER,
-                [(header::LOCATION, location)],
-                Json(result),
-            )
-                .into_response();
+        if let Some(location) = result.uri.as_deref().and_then(|u| HeaderValue::from_str(u).ok()) {
+            return (StatusCode::SEE_OTHER, [(header::LOCATION, location)], Json(result)).into_response();
         }
     }
     (result.http_status(), Json(result)).into_response()
 }
 
+/// The key presented: `Authorization: Bearer`, `X-Api-Key`, or `?key=`.
+fn credential(headers: &HeaderMap, query_key: Option<String>) -> Credential {
+    let text = |name: &str| headers.get(name).and_then(|v| v.to_str().ok()).map(str::trim).filter(|v| !v.is_empty());
+    let bearer = text("authorization").and_then(|a| {
+        let (scheme, rest) = a.split_once(' ')?;
+        scheme.eq_ignore_ascii_case("bearer").then(|| rest.trim().to_string())
+    });
+    let key = bearer.or_else(|| text("x-api-key").map(str::to_string)).or(query_key.filter(|k| !k.is_empty()));
+    Credential::Presented(key)
+}
+
+fn idempotency_key(headers: &HeaderMap) -> Option<String> {
+    headers.get("idempotency-key").map(|v| String::from_utf8_lossy(v.as_bytes()).into_owned())
+}
+
 /// A browser (not a script) asking: `Accept` prefers HTML.
 fn wants_html(headers: &HeaderMap) -> bool {
-    headers
-        .get(header::ACCEPT)
-        .and_then(|v| v.to_str().ok())
-        .is_some_and(|a| a.contains("text/html"))
+    headers.get(header::ACCEPT).and_then(|v| v.to_str().ok()).is_some_and(|a| a.contains("text/html"))
 }
 
 fn json_problem(rejection: &JsonRejection) -> String {
     match rejection {
-        JsonRejection::MissingJsonContentType(_) => {
-            "send the dial as JSON with Content-Type: application/json".into()
-        }
+        JsonRejection::MissingJsonContentType(_) => "send the dial as JSON with Content-Type: application/json".into(),
         JsonRejection::BytesRejection(_) => {
             format!("the request body is too large (over {MAX_BODY} bytes) or could not be read")
         }

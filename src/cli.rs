@@ -12,26 +12,18 @@ use clap::{Args, Parser, Subcommand};
 use crate::config::Config;
 use crate::diagnostic::Diagnostic;
 use crate::dispatch::Dispatcher;
-use crate::gateway::{DialInput, Gateway};
+use crate::gateway::{DialInput, Gateway, Settings};
+use crate::keys::Credential;
 use crate::profile::{self, Profiles};
 
 /// Where `serve --demo` starts the stand-in PBX; the shipped demo profiles point here.
 pub const DEMO_PBX: &str = "127.0.0.1:8089";
 
 #[derive(Debug, Parser)]
-#[command(
-    name = "webdial",
-    version,
-    about = "A web-dial gateway: one dial endpoint for every branch's phone system"
-)]
+#[command(name = "webdial", version, about = "A web-dial gateway: one dial endpoint for every branch's phone system")]
 pub struct Cli {
     /// Server settings file; profiles are found relative to it.
-    #[arg(
-        long,
-        global = true,
-        default_value = "webdial.yaml",
-        env = "WEBDIAL_CONFIG"
-    )]
+    #[arg(long, global = true, default_value = "webdial.yaml", env = "WEBDIAL_CONFIG")]
     pub config: PathBuf,
     #[command(subcommand)]
     pub command: Command,
@@ -47,6 +39,9 @@ pub enum Command {
         /// Also run the stand-in PBX (default 127.0.0.1:8089), for trying webdial without a PBX.
         #[arg(long, num_args = 0..=1, default_missing_value = DEMO_PBX)]
         demo: Option<SocketAddr>,
+        /// Serve a non-loopback address without API keys (only behind something that authenticates).
+        #[arg(long)]
+        no_auth: bool,
     },
     /// Check every profile; print problems as FILE:LINE:COL: message; exit 1 if any.
     Check,
@@ -82,6 +77,8 @@ pub struct DialArgs {
 impl DialArgs {
     fn input(&self, dry_run: bool) -> DialInput {
         DialInput {
+            credential: Credential::Local,
+            idempotency_key: None,
             branch: Some(self.branch.clone()),
             action: Some(self.action.clone()),
             extension: Some(self.ext.clone()),
@@ -97,7 +94,7 @@ impl DialArgs {
 pub async fn run(cli: Cli) -> ExitCode {
     match cli.command {
         Command::Check => check(&cli.config),
-        Command::Serve { listen, demo } => serve(&cli.config, listen, demo).await,
+        Command::Serve { listen, demo, no_auth } => serve(&cli.config, listen, demo, no_auth).await,
         Command::Render(args) => render(&cli.config, &args).await,
         Command::Dial(args) => dial(&cli.config, &args).await,
         Command::Standin { listen } => standin(listen).await,
@@ -107,7 +104,8 @@ pub async fn run(cli: Cli) -> ExitCode {
 /// Loads settings and profiles; all problems come back together.
 pub fn load(config: &Path) -> (Option<Config>, Profiles, Vec<Diagnostic>) {
     let explicit = config.as_os_str() != "webdial.yaml";
-    match Config::load(config, explicit) {
+    let env = |name: &str| std::env::var(name).ok();
+    match Config::load(config, explicit, &env) {
         Err(diags) => (None, Profiles::default(), diags),
         Ok(cfg) => {
             let (profiles, diags) = profile::load_dir(&cfg.profiles);
@@ -125,29 +123,26 @@ fn check(config: &Path) -> ExitCode {
         println!("ok: {} branches", profiles.len());
         ExitCode::SUCCESS
     } else {
-        eprintln!(
-            "{} problem(s); {} branch(es) loaded",
-            diags.len(),
-            profiles.len()
-        );
+        eprintln!("{} problem(s); {} branch(es) loaded", diags.len(), profiles.len());
         ExitCode::FAILURE
     }
 }
 
 /// Builds a gateway for one-shot commands; any load problem is fatal there.
 fn gateway(config: &Path) -> Result<Gateway, ExitCode> {
-    let (_, profiles, diags) = load(config);
+    let (cfg, profiles, diags) = load(config);
     for d in &diags {
         eprintln!("{d}");
     }
-    let dispatcher = Dispatcher::new().map_err(|e| {
-        eprintln!("{e}");
-        ExitCode::FAILURE
-    })?;
+    let Some(cfg) = cfg else { return Err(ExitCode::FAILURE) };
     if profiles.is_empty() && !diags.is_empty() {
         return Err(ExitCode::FAILURE);
     }
-    Ok(Gateway::new(profiles, dispatcher))
+    let dispatcher = Dispatcher::for_profiles(&profiles).map_err(|e| {
+        eprintln!("{e}");
+        ExitCode::FAILURE
+    })?;
+    Ok(Gateway::new(profiles, dispatcher, Settings { keys: cfg.keys, dedupe_window: cfg.dedupe_window }))
 }
 
 async fn render(config: &Path, args: &DialArgs) -> ExitCode {
@@ -162,10 +157,7 @@ async fn render(config: &Path, args: &DialArgs) -> ExitCode {
         return ExitCode::SUCCESS;
     }
     let Some(req) = &result.request else {
-        eprintln!(
-            "{}",
-            result.message.as_deref().unwrap_or(result.status.as_str())
-        );
+        eprintln!("{}", result.message.as_deref().unwrap_or(result.status.as_str()));
         return ExitCode::FAILURE;
     };
     println!("{} {}", req.method, req.url);
@@ -189,14 +181,10 @@ async fn dial(config: &Path, args: &DialArgs) -> ExitCode {
         Ok(text) => println!("{text}"),
         Err(e) => eprintln!("{e}"),
     }
-    if result.ok {
-        ExitCode::SUCCESS
-    } else {
-        ExitCode::FAILURE
-    }
+    if result.ok { ExitCode::SUCCESS } else { ExitCode::FAILURE }
 }
 
-async fn serve(config: &Path, listen: Option<SocketAddr>, demo: Option<SocketAddr>) -> ExitCode {
+async fn serve(config: &Path, listen: Option<SocketAddr>, demo: Option<SocketAddr>, no_auth: bool) -> ExitCode {
     if let Some(addr) = demo {
         match crate::standin::StandIn::bind(&addr.to_string()).await {
             Ok(s) => tracing::info!("stand-in PBX (demo) listening on {}", s.url()),
@@ -210,9 +198,7 @@ async fn serve(config: &Path, listen: Option<SocketAddr>, demo: Option<SocketAdd
     for d in &diags {
         tracing::error!("{d}");
     }
-    let Some(cfg) = cfg else {
-        return ExitCode::FAILURE;
-    };
+    let Some(cfg) = cfg else { return ExitCode::FAILURE };
     if profiles.is_empty() {
         tracing::error!("no branch loaded: nothing to serve (run `webdial check`)");
         return ExitCode::FAILURE;
@@ -223,14 +209,27 @@ async fn serve(config: &Path, listen: Option<SocketAddr>, demo: Option<SocketAdd
             diags.len()
         );
     }
-    let dispatcher = match Dispatcher::new() {
+    let addr = listen.unwrap_or(cfg.listen);
+    if cfg.keys.is_empty() && !addr.ip().is_loopback() {
+        if !no_auth {
+            tracing::error!(
+                "refusing to serve {addr} without API keys: anyone who can reach it could place calls on your lines. \
+                 Add `keys:` to {}, listen on a loopback address, or pass --no-auth if something in front of webdial authenticates callers",
+                cfg.file.display()
+            );
+            return ExitCode::FAILURE;
+        }
+        tracing::warn!(
+            "!!! --no-auth: serving {addr} WITHOUT API keys. Anyone who can reach this address can place calls. !!!"
+        );
+    }
+    let dispatcher = match Dispatcher::for_profiles(&profiles) {
         Ok(d) => d,
         Err(e) => {
             tracing::error!("{e}");
             return ExitCode::FAILURE;
         }
     };
-    let addr = listen.unwrap_or(cfg.listen);
     let listener = match tokio::net::TcpListener::bind(addr).await {
         Ok(l) => l,
         Err(e) => {
@@ -239,11 +238,9 @@ async fn serve(config: &Path, listen: Option<SocketAddr>, demo: Option<SocketAdd
         }
     };
     let branches = profiles.len();
-    let gw = Arc::new(Gateway::new(profiles, dispatcher));
-    tracing::info!(
-        "webdial listening on http://{} with {branches} branches",
-        listener.local_addr().unwrap_or(addr)
-    );
+    let settings = Settings { keys: cfg.keys, dedupe_window: cfg.dedupe_window };
+    let gw = Arc::new(Gateway::new(profiles, dispatcher, settings));
+    tracing::info!("webdial listening on http://{} with {branches} branches", listener.local_addr().unwrap_or(addr));
     match crate::api::serve(listener, gw, shutdown_signal()).await {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {

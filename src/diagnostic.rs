@@ -19,12 +19,7 @@ pub struct Diagnostic {
 
 impl Diagnostic {
     pub fn new(file: &Path, line: usize, column: usize, message: impl Into<String>) -> Self {
-        Diagnostic {
-            file: file.to_path_buf(),
-            line,
-            column,
-            message: message.into(),
-        }
+        Diagnostic { file: file.to_path_buf(), line, column, message: message.into() }
     }
 
     /// A problem with the file as a whole (unreadable, missing…): reported at 1:1.
@@ -35,14 +30,7 @@ impl Diagnostic {
 
 impl fmt::Display for Diagnostic {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(
-            f,
-            "{}:{}:{}: {}",
-            self.file.display(),
-            self.line.max(1),
-            self.column.max(1),
-            self.message
-        )
+        write!(f, "{}:{}:{}: {}", self.file.display(), self.line.max(1), self.column.max(1), self.message)
     }
 }
 

@@ -1,14 +1,21 @@
 //! Sends a rendered request to a PBX: the only code that talks to one.
 //!
-//! One shared HTTP client (rustls) keeps connections alive between dials.
-//! Redirects are never followed (the answer is read as it is) and nothing is
-//! ever retried: a dial that may have reached the PBX must not ring twice.
+//! One shared HTTP client (rustls) keeps connections alive between dials;
+//! branches with their own TLS settings (`verify: false`, `ca:`) get one
+//! client per distinct setting, built at start-up. Redirects are never
+//! followed (the answer is read as it is) and nothing is ever retried: a
+//! dial that may have reached the PBX must not ring twice. The one second
+//! request is HTTP digest's: a `401` challenge means the PBX refused the
+//! first one unread, and the answer to the challenge is sent once.
 //! The whole exchange, body included, is bounded by the profile's timeout,
 //! and the body by [`MAX_ANSWER`].
 
 use std::time::{Duration, Instant};
 
+use std::collections::HashMap;
+
 use crate::iqx::Method;
+use crate::profile::{Profiles, Tls};
 use crate::render::Request;
 use crate::response::Answer;
 
@@ -31,10 +38,11 @@ pub enum SendError {
     TooLarge,
 }
 
-/// The shared client.
+/// The shared clients.
 #[derive(Debug, Clone)]
 pub struct Dispatcher {
     client: reqwest::Client,
+    by_tls: HashMap<Tls, reqwest::Client>,
 }
 
 /// Settings shared by every client the gateway builds.
@@ -49,45 +57,109 @@ fn builder() -> reqwest::ClientBuilder {
 
 impl Dispatcher {
     pub fn new() -> Result<Self, String> {
-        let client = builder()
-            .build()
-            .map_err(|e| format!("cannot build the HTTP client: {e}"))?;
-        Ok(Dispatcher { client })
+        let client = builder().build().map_err(|e| format!("cannot build the HTTP client: {e}"))?;
+        Ok(Dispatcher { client, by_tls: HashMap::new() })
+    }
+
+    /// The default client plus one per distinct TLS setting among `profiles`.
+    pub fn for_profiles(profiles: &Profiles) -> Result<Self, String> {
+        let mut d = Dispatcher::new()?;
+        for branch in profiles.branches() {
+            let Some(p) = profiles.get(branch) else { continue };
+            if p.tls == Tls::Verify || d.by_tls.contains_key(&p.tls) {
+                continue;
+            }
+            let b = match &p.tls {
+                Tls::NoVerify => builder().tls_danger_accept_invalid_certs(true),
+                Tls::Ca { pem, path } => {
+                    let certs =
+                        reqwest::Certificate::from_pem_bundle(pem).map_err(|e| format!("{}: {e}", path.display()))?;
+                    builder().tls_certs_only(certs)
+                }
+                Tls::Verify => builder(),
+            };
+            let client = b.build().map_err(|e| format!("cannot build the HTTP client for branch {branch}: {e}"))?;
+            d.by_tls.insert(p.tls.clone(), client);
+        }
+        Ok(d)
     }
 
     /// Sends `req` once and reads the answer. Returns the answer and the time it took.
-    pub async fn send(
-        &self,
-        req: &Request,
-        timeout: Duration,
-    ) -> (Result<Answer, SendError>, Duration) {
+    pub async fn send(&self, req: &Request, timeout: Duration, tls: &Tls) -> (Result<Answer, SendError>, Duration) {
         let started = Instant::now();
-        let result = match tokio::time::timeout(timeout, self.exchange(req)).await {
+        let client = self.by_tls.get(tls).unwrap_or(&self.client);
+        let result = match tokio::time::timeout(timeout, exchange(client, req)).await {
             Ok(r) => r,
             Err(_) => Err(SendError::Timeout(timeout)),
         };
         (result, started.elapsed())
     }
+}
 
-    async fn exchange(&self, req: &Request) -> Result<Answer, SendError> {
-        let method = match req.method {
-            Method::Get => reqwest::Method::GET,
-            Method::Post => reqwest::Method::POST,
-            Method::Put => reqwest::Method::PUT,
-        };
-        let mut builder = self.client.request(method, req.url.clone());
-        for (k, v) in &req.headers {
-            builder = builder.header(k, v);
+fn method(m: Method) -> reqwest::Method {
+    match m {
+        Method::Get => reqwest::Method::GET,
+        Method::Post => reqwest::Method::POST,
+        Method::Put => reqwest::Method::PUT,
+    }
+}
+
+fn build(client: &reqwest::Client, req: &Request, authorization: Option<String>) -> reqwest::RequestBuilder {
+    let mut builder = client.request(method(req.method), req.url.clone());
+    for (k, v) in &req.headers {
+        builder = builder.header(k, v);
+    }
+    if let Some(a) = authorization {
+        builder = builder.header(reqwest::header::AUTHORIZATION, a);
+    }
+    if let Some(body) = &req.body {
+        builder = builder.body(body.clone());
+    }
+    builder
+}
+
+async fn exchange(client: &reqwest::Client, req: &Request) -> Result<Answer, SendError> {
+    let mut resp = build(client, req, None).send().await.map_err(classify)?;
+    if let Some((user, password)) = &req.digest {
+        if let Some(authorization) = digest_answer(&resp, req, user, password) {
+            // The PBX refused the first request unread; answer its challenge once.
+            resp = build(client, req, Some(authorization)).send().await.map_err(classify)?;
         }
-        if let Some(body) = &req.body {
-            builder = builder.body(body.clone());
-        }
-        let mut resp = builder.send().await.map_err(classify)?;
+    }
+    read(resp).await
+}
+
+/// The `Authorization` answering a digest challenge, if `resp` is one.
+fn digest_answer(resp: &reqwest::Response, req: &Request, user: &str, password: &str) -> Option<String> {
+    if resp.status() != reqwest::StatusCode::UNAUTHORIZED {
+        return None;
+    }
+    let challenge = resp
+        .headers()
+        .get_all(reqwest::header::WWW_AUTHENTICATE)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .find(|v| v.trim_start().to_ascii_lowercase().starts_with("digest"))?;
+    let mut prompt = digest_auth::parse(challenge).ok()?;
+    let uri = match req.url.query() {
+        Some(q) => format!("{}?{q}", req.url.path()),
+        None => req.url.path().to_string(),
+    };
+    let body = req.body.as_deref().map(str::as_bytes);
+    let context = digest_auth::AuthContext::new_with_method(
+        user,
+        password,
+        uri,
+        body,
+        digest_auth::HttpMethod::from(req.method.as_str()),
+    );
+    prompt.respond(&context).ok().map(|h| h.to_header_string())
+}
+
+async fn read(mut resp: reqwest::Response) -> Result<Answer, SendError> {
+    {
         let header = |name: reqwest::header::HeaderName| {
-            resp.headers()
-                .get(name)
-                .and_then(|v| v.to_str().ok())
-                .map(str::to_string)
+            resp.headers().get(name).and_then(|v| v.to_str().ok()).map(str::to_string)
         };
         let content_type = header(reqwest::header::CONTENT_TYPE);
         let location = header(reqwest::header::LOCATION);
@@ -96,22 +168,13 @@ impl Dispatcher {
             return Err(SendError::TooLarge);
         }
         let mut body = Vec::new();
-        while let Some(chunk) = resp
-            .chunk()
-            .await
-            .map_err(|e| SendError::Broken(chain(&e.without_url())))?
-        {
+        while let Some(chunk) = resp.chunk().await.map_err(|e| SendError::Broken(chain(&e.without_url())))? {
             if body.len() + chunk.len() > MAX_ANSWER {
                 return Err(SendError::TooLarge);
             }
             body.extend_from_slice(&chunk);
         }
-        Ok(Answer {
-            http_status,
-            content_type,
-            location,
-            body: String::from_utf8_lossy(&body).into_owned(),
-        })
+        Ok(Answer { http_status, content_type, location, body: String::from_utf8_lossy(&body).into_owned() })
     }
 }
 

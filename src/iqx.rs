@@ -45,11 +45,7 @@ pub enum Piece {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Line {
     /// An HTTP request: the URL (with its parameters) and the POST variables.
-    Http {
-        method: Method,
-        url: Vec<Piece>,
-        post: Vec<(String, Vec<Piece>)>,
-    },
+    Http { method: Method, url: Vec<Piece>, post: Vec<(String, Vec<Piece>)> },
     /// A client-side URI for the caller's own softphone.
     Uri(Vec<Piece>),
 }
@@ -61,21 +57,15 @@ pub enum IqxError {
     Empty,
     #[error("unknown method prefix {prefix}: use {{GET}}, {{POST}} or {{PUT}}")]
     UnknownPrefix { prefix: String, at: usize },
-    #[error(
-        "<&> marks a POST variable, but this is a GET line: add {{POST}} in front, or use & for URL parameters"
-    )]
+    #[error("<&> marks a POST variable, but this is a GET line: add {{POST}} in front, or use & for URL parameters")]
     PostVarInGet { at: usize },
-    #[error(
-        "a URL parameter follows a POST variable: every <&> variable must come after all URL parameters"
-    )]
+    #[error("a URL parameter follows a POST variable: every <&> variable must come after all URL parameters")]
     UrlParamAfterPostVar { at: usize },
     #[error("a POST variable has no name")]
     EmptyPostVarName { at: usize },
     #[error("POST variable {name:?} has no `=value`")]
     PostVarWithoutValue { name: String, at: usize },
-    #[error(
-        "the line must start with http:// or https:// (or be a tel:, callto:, sip: or voispeed: URI)"
-    )]
+    #[error("the line must start with http:// or https:// (or be a tel:, callto:, sip: or voispeed: URI)")]
     NotAUrl { at: usize },
     #[error("^ or # in the scheme, host or port: request values never choose where a dial is sent")]
     PlaceholderInTarget { at: usize },
@@ -83,9 +73,7 @@ pub enum IqxError {
         "a client-side {scheme} URI is opened by the caller's softphone: {{GET}}/{{POST}}/{{PUT}} and <&> do not apply"
     )]
     MethodOnUri { scheme: String, at: usize },
-    #[error(
-        "the line contains whitespace or a control character; encode it (%20) if the PBX really wants it"
-    )]
+    #[error("the line contains whitespace or a control character; encode it (%20) if the PBX really wants it")]
     Whitespace { at: usize },
 }
 
@@ -108,15 +96,7 @@ impl IqxError {
 }
 
 /// Client-side schemes, longest first so `tel://` wins over `tel:`.
-const URI_SCHEMES: &[&str] = &[
-    "tel://",
-    "callto://",
-    "tel:",
-    "callto:",
-    "sips:",
-    "sip:",
-    "voispeed:",
-];
+const URI_SCHEMES: &[&str] = &["tel://", "callto://", "tel:", "callto:", "sips:", "sip:", "voispeed:"];
 
 const POST_VAR: &str = "<&>";
 
@@ -137,16 +117,10 @@ pub fn parse(line: &str) -> Result<Line, IqxError> {
     if let Some(scheme) = URI_SCHEMES.iter().find(|s| lower.starts_with(**s)) {
         let name = scheme.trim_end_matches('/').to_string();
         if explicit {
-            return Err(IqxError::MethodOnUri {
-                scheme: name,
-                at: lead,
-            });
+            return Err(IqxError::MethodOnUri { scheme: name, at: lead });
         }
         if let Some(i) = body.find(POST_VAR) {
-            return Err(IqxError::MethodOnUri {
-                scheme: name,
-                at: body_at + i,
-            });
+            return Err(IqxError::MethodOnUri { scheme: name, at: body_at + i });
         }
         return Ok(Line::Uri(pieces(body)));
     }
@@ -172,10 +146,7 @@ pub fn parse(line: &str) -> Result<Line, IqxError> {
                 return Err(IqxError::UrlParamAfterPostVar { at: at + i });
             }
             let Some((name, value)) = var.split_once('=') else {
-                return Err(IqxError::PostVarWithoutValue {
-                    name: var.to_string(),
-                    at,
-                });
+                return Err(IqxError::PostVarWithoutValue { name: var.to_string(), at });
             };
             if name.is_empty() {
                 return Err(IqxError::EmptyPostVarName { at });
@@ -184,11 +155,7 @@ pub fn parse(line: &str) -> Result<Line, IqxError> {
             at += var.len();
         }
     }
-    Ok(Line::Http {
-        method,
-        url: pieces(url),
-        post,
-    })
+    Ok(Line::Http { method, url: pieces(url), post })
 }
 
 /// Splits off `{METHOD}`; returns (method, was it explicit, rest, rest's offset).
@@ -197,10 +164,7 @@ fn split_prefix(text: &str, lead: usize) -> Result<(Method, bool, &str, usize), 
         return Ok((Method::Get, false, text, lead));
     }
     let Some(end) = text.find('}') else {
-        return Err(IqxError::UnknownPrefix {
-            prefix: text.to_string(),
-            at: lead,
-        });
+        return Err(IqxError::UnknownPrefix { prefix: text.to_string(), at: lead });
     };
     let prefix = &text[..=end];
     let method = match prefix.to_ascii_uppercase().as_str() {
@@ -208,10 +172,7 @@ fn split_prefix(text: &str, lead: usize) -> Result<(Method, bool, &str, usize), 
         "{POST}" => Method::Post,
         "{PUT}" => Method::Put,
         _ => {
-            return Err(IqxError::UnknownPrefix {
-                prefix: prefix.to_string(),
-                at: lead,
-            });
+            return Err(IqxError::UnknownPrefix { prefix: prefix.to_string(), at: lead });
         }
     };
     Ok((method, true, &text[end + 1..], lead + end + 1))
@@ -220,10 +181,7 @@ fn split_prefix(text: &str, lead: usize) -> Result<(Method, bool, &str, usize), 
 /// Refuses `^`/`#` in the scheme or authority: the target is the admin's, not the caller's.
 fn check_target(url: &str, url_at: usize) -> Result<(), IqxError> {
     let authority_start = url.find("://").map(|i| i + 3).unwrap_or(0);
-    let authority_end = url[authority_start..]
-        .find(['/', '?'])
-        .map(|i| authority_start + i)
-        .unwrap_or(url.len());
+    let authority_end = url[authority_start..].find(['/', '?']).map(|i| authority_start + i).unwrap_or(url.len());
     match url[..authority_end].find(['^', '#']) {
         Some(i) => Err(IqxError::PlaceholderInTarget { at: url_at + i }),
         None => Ok(()),
@@ -295,23 +253,14 @@ mod tests {
         "http://h:5463/ivr/PbxAPI.aspx?func=make_call&from=^&to=#",
         Line::Http {
             method: Method::Get,
-            url: vec![
-                lit("http://h:5463/ivr/PbxAPI.aspx?func=make_call&from="),
-                E,
-                lit("&to="),
-                N
-            ],
+            url: vec![lit("http://h:5463/ivr/PbxAPI.aspx?func=make_call&from="), E, lit("&to="), N],
             post: vec![]
         }
     );
     parses!(
         explicit_get_means_the_default,
         "{GET}http://h/p?from=^&to=#",
-        Line::Http {
-            method: Method::Get,
-            url: vec![lit("http://h/p?from="), E, lit("&to="), N],
-            post: vec![]
-        }
+        Line::Http { method: Method::Get, url: vec![lit("http://h/p?from="), E, lit("&to="), N], post: vec![] }
     );
     parses!(
         post_vars_follow_url_params,
@@ -334,24 +283,14 @@ mod tests {
     parses!(
         put_works_like_post,
         "{put}https://h/p<&>to=#",
-        Line::Http {
-            method: Method::Put,
-            url: vec![lit("https://h/p")],
-            post: vec![("to".into(), vec![N])]
-        }
+        Line::Http { method: Method::Put, url: vec![lit("https://h/p")], post: vec![("to".into(), vec![N])] }
     );
     parses!(
         placeholders_work_in_the_path,
         "http://sys1:82/api/call/makecall/^/#/9",
         Line::Http {
             method: Method::Get,
-            url: vec![
-                lit("http://sys1:82/api/call/makecall/"),
-                E,
-                lit("/"),
-                N,
-                lit("/9")
-            ],
+            url: vec![lit("http://sys1:82/api/call/makecall/"), E, lit("/"), N, lit("/9")],
             post: vec![]
         }
     );
@@ -361,121 +300,38 @@ mod tests {
         Line::Http {
             method: Method::Post,
             url: vec![lit("http://h/p")],
-            post: vec![
-                ("x".into(), vec![lit("a=b"), E, lit("c")]),
-                ("y".into(), vec![])
-            ]
+            post: vec![("x".into(), vec![lit("a=b"), E, lit("c")]), ("y".into(), vec![])]
         }
     );
     parses!(
         surrounding_whitespace_is_ignored,
         "  http://h/?n=#  ",
-        Line::Http {
-            method: Method::Get,
-            url: vec![lit("http://h/?n="), N],
-            post: vec![]
-        }
+        Line::Http { method: Method::Get, url: vec![lit("http://h/?n="), N], post: vec![] }
     );
     parses!(tel_uri, "tel:#", Line::Uri(vec![lit("tel:"), N]));
-    parses!(
-        tel_slashes_uri,
-        "tel://#",
-        Line::Uri(vec![lit("tel://"), N])
-    );
+    parses!(tel_slashes_uri, "tel://#", Line::Uri(vec![lit("tel://"), N]));
     parses!(callto_uri, "callto:#", Line::Uri(vec![lit("callto:"), N]));
-    parses!(
-        sip_uri_with_host,
-        "sip:#@pbx.example.com",
-        Line::Uri(vec![lit("sip:"), N, lit("@pbx.example.com")])
-    );
-    parses!(
-        voispeed_uri,
-        "voispeed:#",
-        Line::Uri(vec![lit("voispeed:"), N])
-    );
+    parses!(sip_uri_with_host, "sip:#@pbx.example.com", Line::Uri(vec![lit("sip:"), N, lit("@pbx.example.com")]));
+    parses!(voispeed_uri, "voispeed:#", Line::Uri(vec![lit("voispeed:"), N]));
 
     fails!(empty_line, "   ", IqxError::Empty);
-    fails!(
-        post_var_in_default_get,
-        "http://h/p<&>to=#",
-        IqxError::PostVarInGet { at: 10 }
-    );
-    fails!(
-        post_var_in_explicit_get,
-        "{GET}http://h/p<&>to=#",
-        IqxError::PostVarInGet { at: 15 }
-    );
-    fails!(
-        url_param_after_post_var,
-        "{POST}http://h/p<&>from=^&to=#",
-        IqxError::UrlParamAfterPostVar { at: 25 }
-    );
-    fails!(
-        query_after_post_var,
-        "{POST}http://h/p<&>from=^?to=#",
-        IqxError::UrlParamAfterPostVar { at: 25 }
-    );
-    fails!(
-        unknown_prefix,
-        "{DELETE}http://h/p",
-        IqxError::UnknownPrefix {
-            prefix: "{DELETE}".into(),
-            at: 0
-        }
-    );
-    fails!(
-        unclosed_prefix,
-        "{POST http://h",
-        IqxError::Whitespace { at: 5 }
-    );
-    fails!(
-        empty_post_var_name,
-        "{POST}http://h/p<&>=#",
-        IqxError::EmptyPostVarName { at: 19 }
-    );
+    fails!(post_var_in_default_get, "http://h/p<&>to=#", IqxError::PostVarInGet { at: 10 });
+    fails!(post_var_in_explicit_get, "{GET}http://h/p<&>to=#", IqxError::PostVarInGet { at: 15 });
+    fails!(url_param_after_post_var, "{POST}http://h/p<&>from=^&to=#", IqxError::UrlParamAfterPostVar { at: 25 });
+    fails!(query_after_post_var, "{POST}http://h/p<&>from=^?to=#", IqxError::UrlParamAfterPostVar { at: 25 });
+    fails!(unknown_prefix, "{DELETE}http://h/p", IqxError::UnknownPrefix { prefix: "{DELETE}".into(), at: 0 });
+    fails!(unclosed_prefix, "{POST http://h", IqxError::Whitespace { at: 5 });
+    fails!(empty_post_var_name, "{POST}http://h/p<&>=#", IqxError::EmptyPostVarName { at: 19 });
     fails!(
         post_var_without_value,
         "{POST}http://h/p<&>to",
-        IqxError::PostVarWithoutValue {
-            name: "to".into(),
-            at: 19
-        }
+        IqxError::PostVarWithoutValue { name: "to".into(), at: 19 }
     );
     fails!(not_a_url, "ftp://h/#", IqxError::NotAUrl { at: 0 });
-    fails!(
-        no_scheme,
-        "192.168.7.231/ivr?to=#",
-        IqxError::NotAUrl { at: 0 }
-    );
-    fails!(
-        placeholder_in_host,
-        "http://pbx#.example.com/p",
-        IqxError::PlaceholderInTarget { at: 10 }
-    );
-    fails!(
-        placeholder_in_port,
-        "{POST}http://h:^/p",
-        IqxError::PlaceholderInTarget { at: 15 }
-    );
-    fails!(
-        method_on_uri,
-        "{POST}tel:#",
-        IqxError::MethodOnUri {
-            scheme: "tel:".into(),
-            at: 0
-        }
-    );
-    fails!(
-        post_var_on_uri,
-        "tel:#<&>x=1",
-        IqxError::MethodOnUri {
-            scheme: "tel:".into(),
-            at: 5
-        }
-    );
-    fails!(
-        inner_whitespace,
-        "http://h/p?to=# x",
-        IqxError::Whitespace { at: 15 }
-    );
+    fails!(no_scheme, "192.168.7.231/ivr?to=#", IqxError::NotAUrl { at: 0 });
+    fails!(placeholder_in_host, "http://pbx#.example.com/p", IqxError::PlaceholderInTarget { at: 10 });
+    fails!(placeholder_in_port, "{POST}http://h:^/p", IqxError::PlaceholderInTarget { at: 15 });
+    fails!(method_on_uri, "{POST}tel:#", IqxError::MethodOnUri { scheme: "tel:".into(), at: 0 });
+    fails!(post_var_on_uri, "tel:#<&>x=1", IqxError::MethodOnUri { scheme: "tel:".into(), at: 5 });
+    fails!(inner_whitespace, "http://h/p?to=# x", IqxError::Whitespace { at: 15 });
 }

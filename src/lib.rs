@@ -3,10 +3,12 @@
 pub mod api;
 pub mod cli;
 pub mod config;
+pub mod dedupe;
 pub mod diagnostic;
 pub mod dispatch;
 pub mod gateway;
 pub mod iqx;
+pub mod keys;
 pub mod logging;
 pub mod number;
 pub mod outcome;

@@ -211,15 +211,8 @@ mod tests {
             (Status::RateLimited, false, 429),
         ];
         for (status, ok, code) in table {
-            assert_eq!(
-                (status.ok(), status.http().as_u16()),
-                (ok, code),
-                "{status:?}"
-            );
-            assert_eq!(
-                serde_json::to_value(status).unwrap(),
-                serde_json::json!(status.as_str())
-            );
+            assert_eq!((status.ok(), status.http().as_u16()), (ok, code), "{status:?}");
+            assert_eq!(serde_json::to_value(status).unwrap(), serde_json::json!(status.as_str()));
         }
     }
 }

@@ -17,6 +17,7 @@ use serde::Deserialize;
 
 use crate::diagnostic::Diagnostic;
 use crate::iqx;
+use crate::number::{self, NumberFormat, NumberRules};
 use crate::render::{self, Auth, HttpSpec, RequestTemplate};
 use crate::response::{self, Format};
 use crate::yaml;
@@ -36,6 +37,22 @@ pub struct Profile {
     pub name: Option<String>,
     pub file: PathBuf,
     pub actions: BTreeMap<String, Action>,
+    pub number: NumberRules,
+    /// Dials to this branch's PBX at once; `None` = unlimited.
+    pub in_flight: Option<Arc<tokio::sync::Semaphore>>,
+    pub tls: Tls,
+}
+
+/// How a branch's PBX certificate is checked.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Hash)]
+pub enum Tls {
+    /// Against the system's roots.
+    #[default]
+    Verify,
+    /// Not at all (`tls: {verify: false}`): for PBXs with self-signed certificates.
+    NoVerify,
+    /// Against this CA only (`tls: {ca: file}`), PEM as read at load.
+    Ca { path: PathBuf, pem: Vec<u8> },
 }
 
 /// One action of a profile, ready to render.
@@ -92,6 +109,27 @@ struct RawProfile {
     vars: Option<BTreeMap<String, serde_json::Value>>,
     timeout: Option<RawDuration>,
     dial: Option<RawAction>,
+    number: Option<RawNumber>,
+    max_in_flight: Option<usize>,
+    tls: Option<RawTls>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawNumber {
+    country: Option<String>,
+    format: Option<NumberFormat>,
+    outside_line: Option<Scalar>,
+    internal: Option<String>,
+    allow: Option<Vec<String>>,
+    deny: Option<Vec<String>>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawTls {
+    verify: Option<bool>,
+    ca: Option<String>,
 }
 
 #[derive(Debug)]
@@ -111,10 +149,7 @@ impl<'de> Deserialize<'de> for RawAction {
             fn visit_str<E: serde::de::Error>(self, s: &str) -> Result<RawAction, E> {
                 Ok(RawAction::Line(s.to_string()))
             }
-            fn visit_map<A: serde::de::MapAccess<'de>>(
-                self,
-                map: A,
-            ) -> Result<RawAction, A::Error> {
+            fn visit_map<A: serde::de::MapAccess<'de>>(self, map: A) -> Result<RawAction, A::Error> {
                 RawHttp::deserialize(serde::de::value::MapAccessDeserializer::new(map))
                     .map(|h| RawAction::Full(Box::new(h)))
             }
@@ -141,6 +176,7 @@ struct RawHttp {
 enum RawAuth {
     Basic(RawUserPassword),
     Bearer(String),
+    Digest(RawUserPassword),
 }
 
 #[derive(Debug, Deserialize)]
@@ -189,10 +225,7 @@ impl<'de> Deserialize<'de> for OrderedMap {
             fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
                 f.write_str("a mapping of names to text")
             }
-            fn visit_map<A: serde::de::MapAccess<'de>>(
-                self,
-                mut map: A,
-            ) -> Result<OrderedMap, A::Error> {
+            fn visit_map<A: serde::de::MapAccess<'de>>(self, mut map: A) -> Result<OrderedMap, A::Error> {
                 let mut out = Vec::new();
                 while let Some((k, v)) = map.next_entry::<String, Scalar>()? {
                     out.push((k, v.0));
@@ -205,6 +238,7 @@ impl<'de> Deserialize<'de> for OrderedMap {
 }
 
 /// A scalar read as text (`org: 12` is the text "12").
+#[derive(Debug, Default, Clone)]
 struct Scalar(String);
 
 impl<'de> Deserialize<'de> for Scalar {
@@ -213,9 +247,7 @@ impl<'de> Deserialize<'de> for Scalar {
             serde_json::Value::String(s) => Ok(Scalar(s)),
             serde_json::Value::Number(n) => Ok(Scalar(n.to_string())),
             serde_json::Value::Bool(b) => Ok(Scalar(b.to_string())),
-            other => Err(serde::de::Error::custom(format!(
-                "expected text, found {other}"
-            ))),
+            other => Err(serde::de::Error::custom(format!("expected text, found {other}"))),
         }
     }
 }
@@ -247,11 +279,7 @@ pub fn load_dir(dir: &Path) -> (Profiles, Vec<Diagnostic>) {
 
 impl<'a> Loader<'a> {
     pub fn new(env: &'a dyn Fn(&str) -> Option<String>) -> Self {
-        Loader {
-            env,
-            cache: HashMap::new(),
-            diagnostics: Vec::new(),
-        }
+        Loader { env, cache: HashMap::new(), diagnostics: Vec::new() }
     }
 
     /// Every `*.yaml`/`*.yml` directly in `dir` is a branch named by its stem.
@@ -260,31 +288,19 @@ impl<'a> Loader<'a> {
         let entries = match std::fs::read_dir(dir) {
             Ok(e) => e,
             Err(e) => {
-                return (
-                    profiles,
-                    vec![Diagnostic::whole_file(
-                        dir,
-                        format!("cannot read the profiles folder: {e}"),
-                    )],
-                );
+                return (profiles, vec![Diagnostic::whole_file(dir, format!("cannot read the profiles folder: {e}"))]);
             }
         };
         let mut files: Vec<PathBuf> = entries
             .filter_map(|e| e.ok().map(|e| e.path()))
-            .filter(|p| {
-                p.is_file()
-                    && matches!(p.extension().and_then(|e| e.to_str()), Some("yaml" | "yml"))
-            })
+            .filter(|p| p.is_file() && matches!(p.extension().and_then(|e| e.to_str()), Some("yaml" | "yml")))
             .collect();
         files.sort();
         for file in files {
             let before = self.diagnostics.len();
             let loaded = self.load_branch(&file);
             if let (None, Some(first)) = (&loaded, self.diagnostics.get(before)) {
-                let branch = file
-                    .file_stem()
-                    .map(|s| s.to_string_lossy().to_string())
-                    .unwrap_or_default();
+                let branch = file.file_stem().map(|s| s.to_string_lossy().to_string()).unwrap_or_default();
                 profiles.broken.insert(branch, first.to_string());
             }
             if let Some(p) = loaded {
@@ -299,10 +315,7 @@ impl<'a> Loader<'a> {
             }
         }
         if profiles.is_empty() && self.diagnostics.is_empty() {
-            self.diagnostics.push(Diagnostic::whole_file(
-                dir,
-                "no profiles: add one NAME.yaml per branch",
-            ));
+            self.diagnostics.push(Diagnostic::whole_file(dir, "no profiles: add one NAME.yaml per branch"));
         }
         self.diagnostics.dedup();
         (profiles, self.diagnostics)
@@ -311,11 +324,7 @@ impl<'a> Loader<'a> {
     /// Loads one branch file; its problems go to the diagnostics.
     pub fn load_branch(&mut self, file: &Path) -> Option<Profile> {
         let branch = file.file_stem()?.to_string_lossy().to_string();
-        if branch.is_empty()
-            || !branch
-                .chars()
-                .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'))
-        {
+        if branch.is_empty() || !branch.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.')) {
             self.diagnostics.push(Diagnostic::whole_file(
                 file,
                 format!("{branch:?} is not a usable branch name: use letters, digits, - _ ."),
@@ -335,19 +344,24 @@ impl<'a> Loader<'a> {
         let raw: RawProfile = match yaml::from_value(merged) {
             Ok(r) => r,
             Err(msg) => {
-                self.diagnostics.push(Diagnostic::whole_file(
-                    file,
-                    format!("after extends: {msg}"),
-                ));
+                self.diagnostics.push(Diagnostic::whole_file(file, format!("after extends: {msg}")));
                 return None;
             }
         };
-        match compile(&branch, raw) {
-            Ok(actions_and_name) => Some(Profile {
+        // A relative path is relative to the file that wrote it.
+        let dir_of = |path: &yaml::Path| {
+            let holder = chain.iter().find(|p| yaml::locate(&p.source, path).is_some()).unwrap_or(&chain[0]);
+            holder.path.parent().map(Path::to_path_buf).unwrap_or_default()
+        };
+        match compile(&branch, raw, &dir_of) {
+            Ok(compiled) => Some(Profile {
                 branch,
-                name: actions_and_name.0,
+                name: compiled.name,
                 file: file.to_path_buf(),
-                actions: actions_and_name.1,
+                actions: compiled.actions,
+                number: compiled.number,
+                in_flight: compiled.max_in_flight.map(|n| Arc::new(tokio::sync::Semaphore::new(n))),
+                tls: compiled.tls,
             }),
             Err(errors) => {
                 for (path, message) in errors {
@@ -374,19 +388,12 @@ impl<'a> Loader<'a> {
             let target = last.path.parent().unwrap_or(Path::new(".")).join(&rel);
             let canon = |p: &Path| std::fs::canonicalize(p).unwrap_or_else(|_| p.to_path_buf());
             if chain.iter().any(|p| canon(&p.path) == canon(&target)) {
-                let (line, col) =
-                    yaml::locate(&last.source, &yaml::Path::parse("extends")).unwrap_or((1, 1));
-                self.diagnostics.push(Diagnostic::new(
-                    &last.path,
-                    line,
-                    col,
-                    format!("extends {rel:?} makes a loop"),
-                ));
+                let (line, col) = yaml::locate(&last.source, &yaml::Path::parse("extends")).unwrap_or((1, 1));
+                self.diagnostics.push(Diagnostic::new(&last.path, line, col, format!("extends {rel:?} makes a loop")));
                 return None;
             }
             if !target.is_file() {
-                let (line, col) =
-                    yaml::locate(&last.source, &yaml::Path::parse("extends")).unwrap_or((1, 1));
+                let (line, col) = yaml::locate(&last.source, &yaml::Path::parse("extends")).unwrap_or((1, 1));
                 self.diagnostics.push(Diagnostic::new(
                     &last.path,
                     line,
@@ -405,8 +412,7 @@ impl<'a> Loader<'a> {
             return cached.clone().ok();
         }
         let result = self.parse_uncached(path);
-        self.cache
-            .insert(path.to_path_buf(), result.clone().ok_or(()));
+        self.cache.insert(path.to_path_buf(), result.clone().ok_or(()));
         result
     }
 
@@ -414,16 +420,14 @@ impl<'a> Loader<'a> {
         let source = match std::fs::read_to_string(path) {
             Ok(s) => s,
             Err(e) => {
-                self.diagnostics
-                    .push(Diagnostic::whole_file(path, format!("cannot read: {e}")));
+                self.diagnostics.push(Diagnostic::whole_file(path, format!("cannot read: {e}")));
                 return None;
             }
         };
         let (raw, mut value) = match yaml::parse::<RawProfile>(&source) {
             Ok(v) => v,
             Err(e) => {
-                self.diagnostics
-                    .push(Diagnostic::new(path, e.line, e.column, e.message));
+                self.diagnostics.push(Diagnostic::new(path, e.line, e.column, e.message));
                 return None;
             }
         };
@@ -431,17 +435,11 @@ impl<'a> Loader<'a> {
         if !errors.is_empty() {
             for (at, message) in errors {
                 let (line, col) = yaml::locate(&source, &at).unwrap_or((1, 1));
-                self.diagnostics
-                    .push(Diagnostic::new(path, line, col, message));
+                self.diagnostics.push(Diagnostic::new(path, line, col, message));
             }
             return None;
         }
-        Some(Arc::new(Parsed {
-            path: path.to_path_buf(),
-            source,
-            value,
-            extends: raw.extends,
-        }))
+        Some(Arc::new(Parsed { path: path.to_path_buf(), source, value, extends: raw.extends }))
     }
 }
 
@@ -463,12 +461,23 @@ fn place(chain: &[Arc<Parsed>], path: &yaml::Path, message: String) -> Diagnosti
 
 type CompileErrors = Vec<(yaml::Path, String)>;
 
+/// The parts of a profile `compile` produces.
+struct Compiled {
+    name: Option<String>,
+    actions: BTreeMap<String, Action>,
+    number: NumberRules,
+    max_in_flight: Option<usize>,
+    tls: Tls,
+}
+
 /// Turns a merged raw profile into actions; errors name their profile field.
-fn compile(
-    branch: &str,
-    raw: RawProfile,
-) -> Result<(Option<String>, BTreeMap<String, Action>), CompileErrors> {
+fn compile(branch: &str, raw: RawProfile, dir_of: &dyn Fn(&yaml::Path) -> PathBuf) -> Result<Compiled, CompileErrors> {
     let mut errors: CompileErrors = Vec::new();
+    let number = compile_number(raw.number.unwrap_or_default(), &mut errors);
+    let tls = compile_tls(raw.tls.unwrap_or_default(), dir_of, &mut errors);
+    if raw.max_in_flight == Some(0) {
+        errors.push((yaml::Path::parse("max_in_flight"), "max_in_flight must be at least 1".into()));
+    }
     let timeout = match raw.timeout.as_ref().map(RawDuration::parse).transpose() {
         Ok(t) => t.unwrap_or(DEFAULT_TIMEOUT),
         Err(e) => {
@@ -480,18 +489,15 @@ fn compile(
     let vars = raw.vars.unwrap_or_default();
     let mut actions = BTreeMap::new();
     match raw.dial {
-        None => errors.push((
-            yaml::Path::root(),
-            "no `dial`: a branch profile needs a dial line or request".into(),
-        )),
+        None => errors.push((yaml::Path::root(), "no `dial`: a branch profile needs a dial line or request".into())),
         Some(action) => {
-            if let Some(a) = compile_action(branch, "dial", action, &vars, timeout, &mut errors) {
+            if let Some(a) = compile_action(branch, "dial", action, &vars, timeout, &number, &mut errors) {
                 actions.insert("dial".to_string(), a);
             }
         }
     }
     if errors.is_empty() {
-        Ok((raw.name, actions))
+        Ok(Compiled { name: raw.name, actions, number, max_in_flight: raw.max_in_flight, tls })
     } else {
         Err(errors)
     }
@@ -499,10 +505,7 @@ fn compile(
 
 fn check_timeout(t: Duration, field: &str, errors: &mut CompileErrors) {
     if t.is_zero() || t > MAX_TIMEOUT {
-        errors.push((
-            yaml::Path::parse(field),
-            format!("timeout must be between 1ms and {}s", MAX_TIMEOUT.as_secs()),
-        ));
+        errors.push((yaml::Path::parse(field), format!("timeout must be between 1ms and {}s", MAX_TIMEOUT.as_secs())));
     }
 }
 
@@ -512,21 +515,17 @@ fn compile_action(
     raw: RawAction,
     vars: &BTreeMap<String, serde_json::Value>,
     timeout: Duration,
+    number_rules: &NumberRules,
     errors: &mut CompileErrors,
 ) -> Option<Action> {
     let _ = branch;
     match raw {
         RawAction::Line(line) => match iqx::parse(&line) {
-            Ok(parsed) => Some(Action {
-                template: RequestTemplate::iqx(parsed),
-                response: response::Rules::default(),
-                timeout,
-            }),
+            Ok(parsed) => {
+                Some(Action { template: RequestTemplate::iqx(parsed), response: response::Rules::default(), timeout })
+            }
             Err(e) => {
-                errors.push((
-                    yaml::Path::parse(name),
-                    format!("{e} (at character {} of the line)", e.offset() + 1),
-                ));
+                errors.push((yaml::Path::parse(name), format!("{e} (at character {} of the line)", e.offset() + 1)));
                 None
             }
         },
@@ -534,21 +533,13 @@ fn compile_action(
             let http = *http;
             let field = |f: &str| yaml::Path::parse(&format!("{name}.{f}"));
             let before = errors.len();
-            let method = match http
-                .method
-                .as_deref()
-                .map(str::to_ascii_uppercase)
-                .as_deref()
-            {
+            let method = match http.method.as_deref().map(str::to_ascii_uppercase).as_deref() {
                 None => None,
                 Some("GET") => Some(iqx::Method::Get),
                 Some("POST") => Some(iqx::Method::Post),
                 Some("PUT") => Some(iqx::Method::Put),
                 Some(other) => {
-                    errors.push((
-                        field("method"),
-                        format!("method {other:?} is not supported: use GET, POST or PUT"),
-                    ));
+                    errors.push((field("method"), format!("method {other:?} is not supported: use GET, POST or PUT")));
                     None
                 }
             };
@@ -581,22 +572,18 @@ fn compile_action(
                 json: http.json,
                 headers: http.headers.unwrap_or_default().0,
                 auth: http.auth.map(|a| match a {
-                    RawAuth::Basic(up) => Auth::Basic {
-                        user: up.user,
-                        password: up.password,
-                    },
+                    RawAuth::Basic(up) => Auth::Basic { user: up.user, password: up.password },
                     RawAuth::Bearer(t) => Auth::Bearer(t),
+                    RawAuth::Digest(up) => Auth::Digest { user: up.user, password: up.password },
                 }),
             };
             if errors.len() > before {
                 return None;
             }
-            match RequestTemplate::compile(name, spec, vars, &|_| {}) {
-                Ok(template) => Some(Action {
-                    template,
-                    response: rules,
-                    timeout,
-                }),
+            let filters = number_rules.clone();
+            let setup = move |env: &mut minijinja::Environment<'static>| number_filters(env, &filters);
+            match RequestTemplate::compile(name, spec, vars, &setup) {
+                Ok(template) => Some(Action { template, response: rules, timeout }),
                 Err(es) => {
                     for e in es {
                         errors.push((yaml::Path::parse(&e.field.replace('#', ".")), e.message));
@@ -608,5 +595,81 @@ fn compile_action(
     }
 }
 
+/// `{{ number | e164 }}`, `national`, `international`, `digits`, using the branch's country.
+fn number_filters(env: &mut minijinja::Environment<'static>, rules: &NumberRules) {
+    for (name, format) in [
+        ("e164", NumberFormat::E164),
+        ("national", NumberFormat::National),
+        ("international", NumberFormat::International),
+        ("digits", NumberFormat::Digits),
+    ] {
+        let rules = rules.clone();
+        env.add_filter(name, move |v: String| {
+            rules.filter(&v, format).map_err(|m| minijinja::Error::new(minijinja::ErrorKind::InvalidOperation, m))
+        });
+    }
+}
+
 /// Re-exported for `check`-style callers that want one branch's compiled form.
 pub use render::DialValues;
+
+fn compile_number(raw: RawNumber, errors: &mut CompileErrors) -> NumberRules {
+    let at = |f: &str| yaml::Path::parse("number").key(f);
+    let country =
+        raw.country.as_deref().and_then(|c| number::parse_country(c).map_err(|m| errors.push((at("country"), m))).ok());
+    let mut regex = |field: &str, i: Option<usize>, src: &str| {
+        let path = match i {
+            Some(i) => at(field).index(i),
+            None => at(field),
+        };
+        regex::Regex::new(src).map_err(|e| errors.push((path, format!("not a valid regex: {e}")))).ok()
+    };
+    let internal = raw.internal.as_deref().and_then(|r| regex("internal", None, r));
+    let allow: Vec<_> =
+        raw.allow.unwrap_or_default().iter().enumerate().filter_map(|(i, r)| regex("allow", Some(i), r)).collect();
+    let deny: Vec<_> =
+        raw.deny.unwrap_or_default().iter().enumerate().filter_map(|(i, r)| regex("deny", Some(i), r)).collect();
+    let format = raw.format.unwrap_or_default();
+    if raw.country.is_none() && (format != NumberFormat::Digits || !allow.is_empty() || !deny.is_empty()) {
+        errors.push((
+            yaml::Path::parse("number"),
+            "`format` and `allow`/`deny` need `country` (e.g. GB) to read numbers written without +".into(),
+        ));
+    }
+    let outside_line = raw.outside_line.map(|s| s.0).filter(|s| !s.is_empty());
+    if let Some(o) = &outside_line {
+        if !o.chars().all(|c| c.is_ascii_digit() || matches!(c, '*' | '#' | ',')) {
+            errors.push((at("outside_line"), format!("outside_line {o:?} may hold only digits, * # and ,")));
+        }
+    }
+    NumberRules { country, format, outside_line, internal, allow, deny }
+}
+
+fn compile_tls(raw: RawTls, dir_of: &dyn Fn(&yaml::Path) -> PathBuf, errors: &mut CompileErrors) -> Tls {
+    match (raw.verify, raw.ca) {
+        (Some(false), Some(_)) => {
+            errors
+                .push((yaml::Path::parse("tls"), "`verify: false` and `ca` contradict each other: choose one".into()));
+            Tls::Verify
+        }
+        (Some(false), None) => Tls::NoVerify,
+        (_, Some(ca)) => {
+            let at = yaml::Path::parse("tls.ca");
+            let path = dir_of(&at).join(&ca);
+            match std::fs::read(&path) {
+                Ok(pem) if reqwest::Certificate::from_pem_bundle(&pem).is_ok_and(|c| !c.is_empty()) => {
+                    Tls::Ca { path, pem }
+                }
+                Ok(_) => {
+                    errors.push((at, format!("{} holds no PEM certificate", path.display())));
+                    Tls::Verify
+                }
+                Err(e) => {
+                    errors.push((at, format!("cannot read {}: {e}", path.display())));
+                    Tls::Verify
+                }
+            }
+        }
+        _ => Tls::Verify,
+    }
+}

@@ -48,24 +48,10 @@ pub fn encode_component(s: &str) -> String {
 
 /// Names a template may use that come from the caller's request. They may
 /// never appear in the scheme/host/port part of a URL.
-pub const REQUEST_VALUES: &[&str] = &[
-    "extension",
-    "number",
-    "raw_number",
-    "caller_id",
-    "external_id",
-];
+pub const REQUEST_VALUES: &[&str] = &["extension", "number", "raw_number", "caller_id", "external_id"];
 
 /// Names the gateway provides; `vars` may not reuse them.
-pub const RESERVED: &[&str] = &[
-    "extension",
-    "number",
-    "raw_number",
-    "caller_id",
-    "external_id",
-    "branch",
-    "now",
-];
+pub const RESERVED: &[&str] = &["extension", "number", "raw_number", "caller_id", "external_id", "branch", "now"];
 
 /// One dial's values, already validated by the caller.
 #[derive(Debug, Clone, Default)]
@@ -109,6 +95,8 @@ pub struct Request {
     pub url: url::Url,
     pub headers: Vec<(String, String)>,
     pub body: Option<String>,
+    /// Credentials for an HTTP digest challenge (user, password).
+    pub digest: Option<(String, String)>,
 }
 
 /// How a request is shown to people (dry run, `render`): secrets as `***`,
@@ -142,10 +130,7 @@ impl Request {
             method: self.method.as_str(),
             url: secrets::redact(self.url.as_str()).into_owned(),
             headers,
-            body: self
-                .body
-                .as_deref()
-                .map(|b| secrets::redact(b).into_owned()),
+            body: self.body.as_deref().map(|b| secrets::redact(b).into_owned()),
         }
     }
 }
@@ -161,10 +146,7 @@ pub struct RenderError {
 
 impl RenderError {
     fn new(message: String) -> Self {
-        RenderError {
-            field: None,
-            message,
-        }
+        RenderError { field: None, message }
     }
 }
 
@@ -179,8 +161,16 @@ pub struct CompileError {
 /// Authentication of the full form.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Auth {
-    Basic { user: String, password: String },
+    Basic {
+        user: String,
+        password: String,
+    },
     Bearer(String),
+    /// HTTP digest: answered by `dispatch` when the PBX challenges.
+    Digest {
+        user: String,
+        password: String,
+    },
 }
 
 /// The full form of an action, as read from a profile.
@@ -234,9 +224,7 @@ pub type EnvSetup<'a> = &'a dyn Fn(&mut Environment<'static>);
 impl RequestTemplate {
     /// From an IQX line (already parsed).
     pub fn iqx(line: iqx::Line) -> Self {
-        RequestTemplate {
-            kind: Kind::Iqx(line),
-        }
+        RequestTemplate { kind: Kind::Iqx(line) }
     }
 
     /// Compiles the full form. `field` prefixes error fields (e.g. `dial`).
@@ -248,10 +236,7 @@ impl RequestTemplate {
     ) -> Result<Self, Vec<CompileError>> {
         let mut errors = Vec::new();
         let err = |errors: &mut Vec<CompileError>, f: &str, m: String| {
-            errors.push(CompileError {
-                field: format!("{field}.{f}"),
-                message: m,
-            })
+            errors.push(CompileError { field: format!("{field}.{f}"), message: m })
         };
         let mut env = new_env();
         setup(&mut env);
@@ -260,20 +245,14 @@ impl RequestTemplate {
             if RESERVED.contains(&name.as_str()) {
                 errors.push(CompileError {
                     field: format!("vars.{name}"),
-                    message: format!(
-                        "`{name}` is a value the gateway provides; choose another name"
-                    ),
+                    message: format!("`{name}` is a value the gateway provides; choose another name"),
                 });
             }
         }
 
         let method = match (spec.method, spec.form.is_empty() && spec.json.is_none()) {
             (Some(Method::Get), false) => {
-                err(
-                    &mut errors,
-                    "method",
-                    "a GET request has no body: remove `form`/`json` or use POST".into(),
-                );
+                err(&mut errors, "method", "a GET request has no body: remove `form`/`json` or use POST".into());
                 Method::Get
             }
             (Some(m), _) => m,
@@ -281,11 +260,7 @@ impl RequestTemplate {
             (None, false) => Method::Post,
         };
         if !spec.form.is_empty() && spec.json.is_some() {
-            err(
-                &mut errors,
-                "json",
-                "`form` and `json` are both given: a request has one body".into(),
-            );
+            err(&mut errors, "json", "`form` and `json` are both given: a request has one body".into());
         }
 
         let (base, rest) = split_url(&spec.url);
@@ -314,27 +289,16 @@ impl RequestTemplate {
             Some(rest_name)
         };
 
-        let add = |env: &mut Environment<'static>,
-                   name: String,
-                   src: &str,
-                   errors: &mut Vec<CompileError>| {
+        let add = |env: &mut Environment<'static>, name: String, src: &str, errors: &mut Vec<CompileError>| {
             if let Err(e) = env.add_template_owned(name.clone(), src.to_string()) {
-                errors.push(CompileError {
-                    field: name.clone(),
-                    message: template_error(&e),
-                });
+                errors.push(CompileError { field: name.clone(), message: template_error(&e) });
             }
             name
         };
         let form = spec
             .form
             .iter()
-            .map(|(k, v)| {
-                (
-                    k.clone(),
-                    add(&mut env, format!("{field}.form.{k}"), v, &mut errors),
-                )
-            })
+            .map(|(k, v)| (k.clone(), add(&mut env, format!("{field}.form.{k}"), v, &mut errors)))
             .collect();
         let headers = spec
             .headers
@@ -346,24 +310,15 @@ impl RequestTemplate {
                         message: format!("{k:?} is not a valid header name"),
                     });
                 }
-                (
-                    k.clone(),
-                    add(&mut env, format!("{field}.headers.{k}"), v, &mut errors),
-                )
+                (k.clone(), add(&mut env, format!("{field}.headers.{k}"), v, &mut errors))
             })
             .collect();
-        let json = spec
-            .json
-            .as_ref()
-            .map(|j| json_template(&mut env, &format!("{field}.json"), j, &mut errors));
+        let json = spec.json.as_ref().map(|j| json_template(&mut env, &format!("{field}.json"), j, &mut errors));
 
         let template = RequestTemplate {
             kind: Kind::Jinja(Box::new(Jinja {
                 env: Arc::new(env),
-                vars: vars
-                    .iter()
-                    .map(|(k, v)| (k.clone(), Value::from(minijinja::value::Serde(v))))
-                    .collect(),
+                vars: vars.iter().map(|(k, v)| (k.clone(), Value::from(minijinja::value::Serde(v)))).collect(),
                 method,
                 url_base: base_name,
                 url_rest,
@@ -376,17 +331,10 @@ impl RequestTemplate {
         if errors.is_empty() {
             // A profile that loads can render: try it once with sample values.
             if let Err(e) = template.render(&DialValues::sample("sample")) {
-                errors.push(CompileError {
-                    field: e.field.unwrap_or_else(|| field.to_string()),
-                    message: e.message,
-                });
+                errors.push(CompileError { field: e.field.unwrap_or_else(|| field.to_string()), message: e.message });
             }
         }
-        if errors.is_empty() {
-            Ok(template)
-        } else {
-            Err(errors)
-        }
+        if errors.is_empty() { Ok(template) } else { Err(errors) }
     }
 
     /// Renders one dial. Values must already be validated (see [`crate::number`]).
@@ -418,12 +366,7 @@ fn render_iqx(line: &iqx::Line, v: &DialValues) -> Result<Rendered, RenderError>
                 }
                 (vec![form_content_type()], Some(form.finish()))
             };
-            Ok(Rendered::Http(Request {
-                method: *method,
-                url,
-                headers,
-                body,
-            }))
+            Ok(Rendered::Http(Request { method: *method, url, headers, body, digest: None }))
         }
     }
 }
@@ -451,10 +394,7 @@ impl Jinja {
     fn render(&self, v: &DialValues) -> Result<Request, RenderError> {
         let ctx = self.context(v);
         let one = |name: &str| -> Result<String, RenderError> {
-            let t = self
-                .env
-                .get_template(name)
-                .map_err(|e| RenderError::new(template_error(&e)))?;
+            let t = self.env.get_template(name).map_err(|e| RenderError::new(template_error(&e)))?;
             t.render(&ctx).map_err(|e| RenderError {
                 field: Some(name.trim_end_matches("#encoded").to_string()),
                 message: template_error(&e),
@@ -487,30 +427,24 @@ impl Jinja {
         for (k, t) in &self.headers {
             let value = one(t)?;
             if reqwest::header::HeaderValue::from_str(&value).is_err() {
-                return Err(RenderError::new(format!(
-                    "header {k} would contain a line break or control character"
-                )));
+                return Err(RenderError::new(format!("header {k} would contain a line break or control character")));
             }
             headers.retain(|(h, _)| !h.eq_ignore_ascii_case(k));
             headers.push((k.to_ascii_lowercase(), value));
         }
         match &self.auth {
             Some(Auth::Basic { user, password }) => {
-                let token =
-                    base64::engine::general_purpose::STANDARD.encode(format!("{user}:{password}"));
+                let token = base64::engine::general_purpose::STANDARD.encode(format!("{user}:{password}"));
                 headers.push(("authorization".into(), format!("Basic {token}")));
             }
-            Some(Auth::Bearer(token)) => {
-                headers.push(("authorization".into(), format!("Bearer {token}")))
-            }
-            None => {}
+            Some(Auth::Bearer(token)) => headers.push(("authorization".into(), format!("Bearer {token}"))),
+            Some(Auth::Digest { .. }) | None => {}
         }
-        Ok(Request {
-            method: self.method,
-            url,
-            headers,
-            body,
-        })
+        let digest = match &self.auth {
+            Some(Auth::Digest { user, password }) => Some((user.clone(), password.clone())),
+            _ => None,
+        };
+        Ok(Request { method: self.method, url, headers, body, digest })
     }
 
     fn context(&self, v: &DialValues) -> BTreeMap<String, Value> {
@@ -524,9 +458,7 @@ impl Jinja {
         ctx.insert("external_id".into(), opt(&v.external_id));
         ctx.insert(
             "now".into(),
-            Value::from(
-                humantime::format_rfc3339_seconds(std::time::SystemTime::now()).to_string(),
-            ),
+            Value::from(humantime::format_rfc3339_seconds(std::time::SystemTime::now()).to_string()),
         );
         ctx
     }
@@ -539,12 +471,9 @@ fn render_json(
     Ok(match t {
         JsonTemplate::Template(name) => serde_json::Value::String(one(name)?),
         JsonTemplate::Literal(v) => v.clone(),
-        JsonTemplate::Array(items) => serde_json::Value::Array(
-            items
-                .iter()
-                .map(|i| render_json(i, one))
-                .collect::<Result<_, _>>()?,
-        ),
+        JsonTemplate::Array(items) => {
+            serde_json::Value::Array(items.iter().map(|i| render_json(i, one)).collect::<Result<_, _>>()?)
+        }
         JsonTemplate::Object(fields) => {
             let mut map = serde_json::Map::new();
             for (k, v) in fields {
@@ -564,48 +493,27 @@ fn json_template(
     match v {
         serde_json::Value::String(s) if s.contains("{{") || s.contains("{%") => {
             if let Err(e) = env.add_template_owned(at.to_string(), s.clone()) {
-                errors.push(CompileError {
-                    field: at.to_string(),
-                    message: template_error(&e),
-                });
+                errors.push(CompileError { field: at.to_string(), message: template_error(&e) });
             }
             JsonTemplate::Template(at.to_string())
         }
         serde_json::Value::Array(items) => JsonTemplate::Array(
-            items
-                .iter()
-                .enumerate()
-                .map(|(i, item)| json_template(env, &format!("{at}[{i}]"), item, errors))
-                .collect(),
+            items.iter().enumerate().map(|(i, item)| json_template(env, &format!("{at}[{i}]"), item, errors)).collect(),
         ),
         serde_json::Value::Object(map) => JsonTemplate::Object(
-            map.iter()
-                .map(|(k, item)| {
-                    (
-                        k.clone(),
-                        json_template(env, &format!("{at}.{k}"), item, errors),
-                    )
-                })
-                .collect(),
+            map.iter().map(|(k, item)| (k.clone(), json_template(env, &format!("{at}.{k}"), item, errors))).collect(),
         ),
         other => JsonTemplate::Literal(other.clone()),
     }
 }
 
 fn form_content_type() -> (String, String) {
-    (
-        "content-type".into(),
-        "application/x-www-form-urlencoded".into(),
-    )
+    ("content-type".into(), "application/x-www-form-urlencoded".into())
 }
 
 fn parse_url(s: &str) -> Result<url::Url, RenderError> {
-    let url = url::Url::parse(s).map_err(|e| {
-        RenderError::new(format!(
-            "the url {:?} is not valid: {e}",
-            secrets::redact(s)
-        ))
-    })?;
+    let url = url::Url::parse(s)
+        .map_err(|e| RenderError::new(format!("the url {:?} is not valid: {e}", secrets::redact(s))))?;
     if !matches!(url.scheme(), "http" | "https") || url.host().is_none() {
         return Err(RenderError::new(format!(
             "the url {:?} must be http:// or https:// with a host",
@@ -622,16 +530,9 @@ pub fn split_url(src: &str) -> (&str, &str) {
     let literal = literal_positions(src);
     let is_lit = |i: usize| literal.binary_search(&i).is_ok();
     // Where the target part may end: after the first literal `://`, if any.
-    let start = (0..src.len())
-        .find(|&i| src[i..].starts_with("://") && (i..i + 3).all(is_lit))
-        .map(|i| i + 3)
-        .unwrap_or(0);
-    match literal
-        .iter()
-        .copied()
-        .filter(|&i| i >= start)
-        .find(|&i| matches!(src.as_bytes()[i], b'/' | b'?' | b'#'))
-    {
+    let start =
+        (0..src.len()).find(|&i| src[i..].starts_with("://") && (i..i + 3).all(is_lit)).map(|i| i + 3).unwrap_or(0);
+    match literal.iter().copied().filter(|&i| i >= start).find(|&i| matches!(src.as_bytes()[i], b'/' | b'?' | b'#')) {
         Some(i) => (&src[..i], &src[i..]),
         None => (src, ""),
     }
@@ -666,11 +567,7 @@ fn new_env() -> Environment<'static> {
     env.set_undefined_behavior(UndefinedBehavior::Strict);
     // Our names are not file names: decide escaping by our own suffix only.
     env.set_auto_escape_callback(|name| {
-        if name.ends_with("#encoded") {
-            AutoEscape::Custom("url".into())
-        } else {
-            AutoEscape::None
-        }
+        if name.ends_with("#encoded") { AutoEscape::Custom("url".into()) } else { AutoEscape::None }
     });
     env.set_formatter(|out, state, value| {
         if value.is_none() || value.is_undefined() {
@@ -680,20 +577,12 @@ fn new_env() -> Environment<'static> {
             Some(s) => std::borrow::Cow::Borrowed(s),
             None => std::borrow::Cow::Owned(value.to_string()),
         };
-        let encode =
-            matches!(state.auto_escape(), AutoEscape::Custom(n) if n == "url") && !value.is_safe();
-        let written = if encode {
-            out.write_str(&encode_component(&text))
-        } else {
-            out.write_str(&text)
-        };
-        written
-            .map_err(|_| minijinja::Error::new(minijinja::ErrorKind::WriteFailure, "write failed"))
+        let encode = matches!(state.auto_escape(), AutoEscape::Custom(n) if n == "url") && !value.is_safe();
+        let written = if encode { out.write_str(&encode_component(&text)) } else { out.write_str(&text) };
+        written.map_err(|_| minijinja::Error::new(minijinja::ErrorKind::WriteFailure, "write failed"))
     });
     // Already encoded: mark safe so the url formatter does not encode twice.
-    env.add_filter("urlencode", |v: String| {
-        Value::from_safe_string(encode_component(&v))
-    });
+    env.add_filter("urlencode", |v: String| Value::from_safe_string(encode_component(&v)));
     env
 }
 
@@ -728,15 +617,7 @@ mod tests {
             ("host".to_string(), serde_json::json!("pbx.example:8080")),
             ("token".into(), serde_json::json!("a&b")),
         ]);
-        RequestTemplate::compile(
-            "dial",
-            HttpSpec {
-                url: url.into(),
-                ..Default::default()
-            },
-            &vars,
-            &|_| {},
-        )
+        RequestTemplate::compile("dial", HttpSpec { url: url.into(), ..Default::default() }, &vars, &|_| {})
     }
 
     fn url_of(r: Rendered) -> String {
@@ -749,18 +630,12 @@ mod tests {
     #[test]
     fn split_url_table() {
         let cases = [
-            (
-                "http://{{ host }}/p?x={{ number }}",
-                ("http://{{ host }}", "/p?x={{ number }}"),
-            ),
+            ("http://{{ host }}/p?x={{ number }}", ("http://{{ host }}", "/p?x={{ number }}")),
             ("https://h:1?x=1", ("https://h:1", "?x=1")),
             ("{{ base }}/api", ("{{ base }}", "/api")),
             ("http://{{ '/' }}x/y", ("http://{{ '/' }}x", "/y")),
             ("http://h", ("http://h", "")),
-            (
-                "{{ scheme }}://{{ host }}/p",
-                ("{{ scheme }}://{{ host }}", "/p"),
-            ),
+            ("{{ scheme }}://{{ host }}/p", ("{{ scheme }}://{{ host }}", "/p")),
         ];
         for (src, want) in cases {
             assert_eq!(split_url(src), want, "{src}");
@@ -769,22 +644,15 @@ mod tests {
 
     #[test]
     fn url_values_are_encoded_for_their_place() {
-        let t =
-            jinja("http://{{ host }}/call/{{ extension }}?to={{ number }}&t={{ token }}").unwrap();
+        let t = jinja("http://{{ host }}/call/{{ extension }}?to={{ number }}&t={{ token }}").unwrap();
         let got = url_of(t.render(&values("2/01", "+44 20&x=1#f")).unwrap());
-        assert_eq!(
-            got,
-            "http://pbx.example:8080/call/2%2F01?to=%2B44%2020%26x%3D1%23f&t=a%26b"
-        );
+        assert_eq!(got, "http://pbx.example:8080/call/2%2F01?to=%2B44%2020%26x%3D1%23f&t=a%26b");
     }
 
     #[test]
     fn safe_and_urlencode_are_not_encoded_twice() {
         let t = jinja("http://h/?a={{ number | urlencode }}&b={{ 'x=1&y=2' | safe }}").unwrap();
-        assert_eq!(
-            url_of(t.render(&values("1", "+1")).unwrap()),
-            "http://h/?a=%2B1&b=x=1&y=2"
-        );
+        assert_eq!(url_of(t.render(&values("1", "+1")).unwrap()), "http://h/?a=%2B1&b=x=1&y=2");
     }
 
     #[test]
@@ -803,10 +671,7 @@ mod tests {
     #[test]
     fn iqx_post_renders_url_params_and_form_body() {
         let line = iqx::parse("{POST}http://h/api?func=make_call<&>from=^<&>to=#").unwrap();
-        let Rendered::Http(req) = RequestTemplate::iqx(line)
-            .render(&values("201", "+442079460000"))
-            .unwrap()
-        else {
+        let Rendered::Http(req) = RequestTemplate::iqx(line).render(&values("201", "+442079460000")).unwrap() else {
             panic!()
         };
         assert_eq!(req.method, Method::Post);
@@ -817,25 +682,14 @@ mod tests {
     #[test]
     fn iqx_get_encodes_values_in_the_url() {
         let line = iqx::parse("http://h/api?from=^&to=#").unwrap();
-        let got = url_of(
-            RequestTemplate::iqx(line)
-                .render(&values("201", "+44*1#"))
-                .unwrap(),
-        );
+        let got = url_of(RequestTemplate::iqx(line).render(&values("201", "+44*1#")).unwrap());
         assert_eq!(got, "http://h/api?from=201&to=%2B44*1%23");
     }
 
     #[test]
     fn uri_keeps_plus_and_encodes_hash() {
         let line = iqx::parse("tel:#").unwrap();
-        assert_eq!(
-            url_of(
-                RequestTemplate::iqx(line)
-                    .render(&values("1", "+4420#"))
-                    .unwrap()
-            ),
-            "tel:+4420%23"
-        );
+        assert_eq!(url_of(RequestTemplate::iqx(line).render(&values("1", "+4420#")).unwrap()), "tel:+4420%23");
     }
 
     #[test]
@@ -843,28 +697,18 @@ mod tests {
         let spec = HttpSpec {
             method: None,
             url: "https://h/api".into(),
-            json: Some(
-                serde_json::json!({"from": "{{ extension }}", "to": "{{ number }}", "n": 3}),
-            ),
+            json: Some(serde_json::json!({"from": "{{ extension }}", "to": "{{ number }}", "n": 3})),
             headers: vec![("X-Branch".into(), "{{ branch }}".into())],
             auth: Some(Auth::Bearer("tok".into())),
             ..Default::default()
         };
         let t = RequestTemplate::compile("dial", spec, &BTreeMap::new(), &|_| {}).unwrap();
-        let Rendered::Http(req) = t.render(&values("201", "+1\"2")).unwrap() else {
-            panic!()
-        };
+        let Rendered::Http(req) = t.render(&values("201", "+1\"2")).unwrap() else { panic!() };
         assert_eq!(req.method, Method::Post);
         let body: serde_json::Value = serde_json::from_str(req.body.as_deref().unwrap()).unwrap();
-        assert_eq!(
-            body,
-            serde_json::json!({"from": "201", "to": "+1\"2", "n": 3})
-        );
+        assert_eq!(body, serde_json::json!({"from": "201", "to": "+1\"2", "n": 3}));
         assert!(req.headers.contains(&("x-branch".into(), "b".into())));
-        assert!(
-            req.headers
-                .contains(&("authorization".into(), "Bearer tok".into()))
-        );
+        assert!(req.headers.contains(&("authorization".into(), "Bearer tok".into())));
         assert_eq!(req.shown().headers["authorization"], "Bearer ***");
     }
 

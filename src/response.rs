@@ -79,36 +79,24 @@ impl Rules {
     /// Compiles each expression once, so a profile with a broken one does not load.
     /// Returns (field, message) per problem.
     pub fn check(&self) -> Vec<(&'static str, String)> {
-        [
-            ("ok", &self.ok),
-            ("call_id", &self.call_id),
-            ("message", &self.message),
-        ]
-        .into_iter()
-        .filter_map(|(name, e)| {
-            let e = e.as_deref()?;
-            env()
-                .compile_expression(e)
-                .err()
-                .map(|err| (name, crate::render::template_error(&err)))
-        })
-        .collect()
+        [("ok", &self.ok), ("call_id", &self.call_id), ("message", &self.message)]
+            .into_iter()
+            .filter_map(|(name, e)| {
+                let e = e.as_deref()?;
+                env().compile_expression(e).err().map(|err| (name, crate::render::template_error(&err)))
+            })
+            .collect()
     }
 
     /// Reads one answer.
     pub fn read(&self, answer: &Answer) -> Result<Reading, BadResponse> {
         let (format, body) = parse_body(self.format, answer)?;
-        let bad = |message: String| BadResponse {
-            message,
-            format,
-            body: body.clone(),
-        };
+        let bad = |message: String| BadResponse { message, format, body: body.clone() };
 
         let mut ctx: BTreeMap<String, Value> = match &body {
-            Json::Object(map) => map
-                .iter()
-                .map(|(k, v)| (k.clone(), Value::from(minijinja::value::Serde(v))))
-                .collect(),
+            Json::Object(map) => {
+                map.iter().map(|(k, v)| (k.clone(), Value::from(minijinja::value::Serde(v)))).collect()
+            }
             _ => BTreeMap::new(),
         };
         ctx.insert("body".into(), Value::from(minijinja::value::Serde(&body)));
@@ -117,78 +105,47 @@ impl Rules {
 
         let success = (200..300).contains(&answer.http_status);
         let ok = match &self.ok {
-            Some(expr) if success => eval(expr, &ctx)
-                .map_err(|e| bad(format!("`ok: {expr}` could not be evaluated: {e}")))?
-                .is_true(),
+            Some(expr) if success => {
+                eval(expr, &ctx).map_err(|e| bad(format!("`ok: {expr}` could not be evaluated: {e}")))?.is_true()
+            }
             _ => success,
         };
         let text = |name: &str, expr: &Option<String>| -> Result<Option<String>, BadResponse> {
             let Some(expr) = expr else { return Ok(None) };
-            let v = eval(expr, &ctx)
-                .map_err(|e| bad(format!("`{name}: {expr}` could not be evaluated: {e}")))?;
-            Ok(if v.is_none() || v.is_undefined() {
-                None
-            } else {
-                Some(v.to_string().trim().to_string())
-            }
-            .filter(|s| !s.is_empty()))
+            let v = eval(expr, &ctx).map_err(|e| bad(format!("`{name}: {expr}` could not be evaluated: {e}")))?;
+            Ok(if v.is_none() || v.is_undefined() { None } else { Some(v.to_string().trim().to_string()) }
+                .filter(|s| !s.is_empty()))
         };
         let (call_id, message) = if ok {
             (text("call_id", &self.call_id)?, None)
         } else {
-            let own_words = if success {
-                text("message", &self.message)?
-            } else {
-                text("message", &self.message).ok().flatten()
-            };
-            (
-                None,
-                own_words.or_else(|| (!success).then(|| http_failure(answer))),
-            )
+            let own_words =
+                if success { text("message", &self.message)? } else { text("message", &self.message).ok().flatten() };
+            (None, own_words.or_else(|| (!success).then(|| http_failure(answer))))
         };
-        Ok(Reading {
-            ok,
-            call_id,
-            message,
-            format,
-            body,
-        })
+        Ok(Reading { ok, call_id, message, format, body })
     }
 }
 
 fn eval(expr: &str, ctx: &BTreeMap<String, Value>) -> Result<Value, String> {
-    let compiled = env()
-        .compile_expression(expr)
-        .map_err(|e| crate::render::template_error(&e))?;
-    compiled
-        .eval(ctx)
-        .map_err(|e| crate::render::template_error(&e))
+    let compiled = env().compile_expression(expr).map_err(|e| crate::render::template_error(&e))?;
+    compiled.eval(ctx).map_err(|e| crate::render::template_error(&e))
 }
 
 fn http_failure(answer: &Answer) -> String {
-    let reason = http::StatusCode::from_u16(answer.http_status)
-        .ok()
-        .and_then(|s| s.canonical_reason())
-        .unwrap_or("");
+    let reason = http::StatusCode::from_u16(answer.http_status).ok().and_then(|s| s.canonical_reason()).unwrap_or("");
     match (&answer.location, answer.http_status) {
-        (Some(to), 300..=399) => format!(
-            "the PBX answered HTTP {} {reason} to {to}; redirects are not followed",
-            answer.http_status
-        ),
-        _ => format!("the PBX answered HTTP {} {reason}", answer.http_status)
-            .trim_end()
-            .to_string(),
+        (Some(to), 300..=399) => {
+            format!("the PBX answered HTTP {} {reason} to {to}; redirects are not followed", answer.http_status)
+        }
+        _ => format!("the PBX answered HTTP {} {reason}", answer.http_status).trim_end().to_string(),
     }
 }
 
 /// Parses the body per `format`, resolving `auto`.
 pub fn parse_body(format: Format, answer: &Answer) -> Result<(Format, Json), BadResponse> {
     let raw = answer.body.as_str();
-    let fail = |format, message: String| BadResponse {
-        message,
-        format,
-        body: Json::String(raw.to_string()),
-    };
+    let fail = |format, message: String| BadResponse { message, format, body: Json::String(raw.to_string()) };
     let resolved = match format {
         Format::Auto => sniff(answer.content_type.as_deref(), raw),
         f => (f, true),
@@ -198,18 +155,12 @@ pub fn parse_body(format: Format, answer: &Answer) -> Result<(Format, Json), Bad
         Format::Json => match serde_json::from_str(raw) {
             Ok(v) => Ok((Format::Json, v)),
             Err(_) if !strict => Ok((Format::Text, Json::String(raw.to_string()))),
-            Err(e) => Err(fail(
-                Format::Json,
-                format!("the answer is not valid JSON: {e}"),
-            )),
+            Err(e) => Err(fail(Format::Json, format!("the answer is not valid JSON: {e}"))),
         },
         Format::Xml => match xml_to_json(raw) {
             Ok(v) => Ok((Format::Xml, v)),
             Err(_) if !strict => Ok((Format::Text, Json::String(raw.to_string()))),
-            Err(e) => Err(fail(
-                Format::Xml,
-                format!("the answer is not valid XML: {e}"),
-            )),
+            Err(e) => Err(fail(Format::Xml, format!("the answer is not valid XML: {e}"))),
         },
         Format::Text | Format::Auto => Ok((Format::Text, Json::String(raw.to_string()))),
     }
@@ -219,13 +170,7 @@ pub fn parse_body(format: Format, answer: &Answer) -> Result<(Format, Json), Bad
 /// (Content-Type: a parse failure is a bad response) or guessed from the
 /// first character (a parse failure falls back to text).
 fn sniff(content_type: Option<&str>, raw: &str) -> (Format, bool) {
-    let ct = content_type
-        .unwrap_or("")
-        .split(';')
-        .next()
-        .unwrap_or("")
-        .trim()
-        .to_ascii_lowercase();
+    let ct = content_type.unwrap_or("").split(';').next().unwrap_or("").trim().to_ascii_lowercase();
     if ct == "application/json" || ct.ends_with("+json") {
         return (Format::Json, true);
     }
@@ -233,13 +178,8 @@ fn sniff(content_type: Option<&str>, raw: &str) -> (Format, bool) {
         return (Format::Xml, true);
     }
     let start = raw.trim_start();
-    let lower: String = start
-        .chars()
-        .take(15)
-        .collect::<String>()
-        .to_ascii_lowercase();
-    if start.starts_with('<') && !lower.starts_with("<!doctype html") && !lower.starts_with("<html")
-    {
+    let lower: String = start.chars().take(15).collect::<String>().to_ascii_lowercase();
+    if start.starts_with('<') && !lower.starts_with("<!doctype html") && !lower.starts_with("<html") {
         (Format::Xml, false)
     } else if start.starts_with('{') || start.starts_with('[') {
         (Format::Json, false)
@@ -257,10 +197,7 @@ pub fn xml_to_json(raw: &str) -> Result<Json, String> {
 fn element(node: roxmltree::Node<'_, '_>, is_root: bool) -> Json {
     let mut map = serde_json::Map::new();
     for a in node.attributes() {
-        map.insert(
-            format!("@{}", a.name()),
-            Json::String(a.value().to_string()),
-        );
+        map.insert(format!("@{}", a.name()), Json::String(a.value().to_string()));
     }
     let mut text = String::new();
     let mut has_children = false;
@@ -300,12 +237,7 @@ mod tests {
     use serde_json::json;
 
     fn answer(status: u16, ct: Option<&str>, body: &str) -> Answer {
-        Answer {
-            http_status: status,
-            content_type: ct.map(str::to_string),
-            location: None,
-            body: body.to_string(),
-        }
+        Answer { http_status: status, content_type: ct.map(str::to_string), location: None, body: body.to_string() }
     }
 
     fn voispeed() -> Rules {
@@ -324,14 +256,8 @@ mod tests {
                 "<result><outcome>0</outcome><request_id> 15652770917203 </request_id></result>",
                 json!({"outcome": "0", "request_id": "15652770917203"}),
             ),
-            (
-                "<r a=\"1\"><x>1</x><x>2</x><x>3</x></r>",
-                json!({"@a": "1", "x": ["1", "2", "3"]}),
-            ),
-            (
-                "<r><leg id=\"7\">up</leg><empty/></r>",
-                json!({"leg": {"@id": "7", "#text": "up"}, "empty": ""}),
-            ),
+            ("<r a=\"1\"><x>1</x><x>2</x><x>3</x></r>", json!({"@a": "1", "x": ["1", "2", "3"]})),
+            ("<r><leg id=\"7\">up</leg><empty/></r>", json!({"leg": {"@id": "7", "#text": "up"}, "empty": ""})),
             (
                 "<?xml version=\"1.0\" encoding=\"UTF-8\" ?>\n<result><outcome>1</outcome><error>connection not found</error></result>",
                 json!({"outcome": "1", "error": "connection not found"}),
@@ -345,42 +271,24 @@ mod tests {
     #[test]
     fn voispeed_accepted_and_rejected() {
         let r = voispeed()
-            .read(&answer(
-                200,
-                Some("text/html"),
-                "<result><outcome>0</outcome><request_id>42</request_id></result>",
-            ))
+            .read(&answer(200, Some("text/html"), "<result><outcome>0</outcome><request_id>42</request_id></result>"))
             .unwrap();
-        assert_eq!(
-            (r.ok, r.call_id.as_deref(), r.message.as_deref()),
-            (true, Some("42"), None)
-        );
+        assert_eq!((r.ok, r.call_id.as_deref(), r.message.as_deref()), (true, Some("42"), None));
         let r = voispeed()
-            .read(&answer(
-                200,
-                None,
-                "<result><outcome>1</outcome><error>connection not found</error></result>",
-            ))
+            .read(&answer(200, None, "<result><outcome>1</outcome><error>connection not found</error></result>"))
             .unwrap();
-        assert_eq!(
-            (r.ok, r.call_id.as_deref(), r.message.as_deref()),
-            (false, None, Some("connection not found"))
-        );
+        assert_eq!((r.ok, r.call_id.as_deref(), r.message.as_deref()), (false, None, Some("connection not found")));
     }
 
     #[test]
     fn broken_xml_is_a_bad_response_when_xml_is_required() {
-        let e = voispeed()
-            .read(&answer(200, None, "<result><outcome>0</outc"))
-            .unwrap_err();
+        let e = voispeed().read(&answer(200, None, "<result><outcome>0</outc")).unwrap_err();
         assert!(e.message.contains("not valid XML"), "{e}");
     }
 
     #[test]
     fn a_missing_key_is_a_bad_response_not_a_guess() {
-        let e = voispeed()
-            .read(&answer(200, None, "<result><status>ok</status></result>"))
-            .unwrap_err();
+        let e = voispeed().read(&answer(200, None, "<result><status>ok</status></result>")).unwrap_err();
         assert!(e.message.contains("`ok: outcome == '0'`"), "{e}");
     }
 
@@ -391,29 +299,15 @@ mod tests {
             (Some("text/xml; charset=utf-8"), "<a>1</a>", Format::Xml),
             (None, "<a>1</a>", Format::Xml),
             (None, "  [1]", Format::Json),
-            (
-                Some("text/html"),
-                "<!DOCTYPE html><html></html>",
-                Format::Text,
-            ),
+            (Some("text/html"), "<!DOCTYPE html><html></html>", Format::Text),
             (None, "<html><body>OK</body></html>", Format::Text),
             (None, "OK", Format::Text),
             (None, "{not json", Format::Text),
         ];
         for (ct, body, want) in cases {
-            assert_eq!(
-                parse_body(Format::Auto, &answer(200, ct, body)).unwrap().0,
-                want,
-                "{body}"
-            );
+            assert_eq!(parse_body(Format::Auto, &answer(200, ct, body)).unwrap().0, want, "{body}");
         }
-        assert!(
-            parse_body(
-                Format::Auto,
-                &answer(200, Some("application/json"), "{not json")
-            )
-            .is_err()
-        );
+        assert!(parse_body(Format::Auto, &answer(200, Some("application/json"), "{not json")).is_err());
     }
 
     #[test]
@@ -422,27 +316,14 @@ mod tests {
             ok: Some("http_status == 200 and body.http_status == 'x' and raw != ''".into()),
             ..Default::default()
         };
-        assert!(
-            rules
-                .read(&answer(200, None, "{\"http_status\": \"x\"}"))
-                .unwrap()
-                .ok
-        );
+        assert!(rules.read(&answer(200, None, "{\"http_status\": \"x\"}")).unwrap().ok);
     }
 
     #[test]
     fn default_ok_is_a_2xx_status_and_failures_say_why() {
         let r = Rules::default().read(&answer(500, None, "oops")).unwrap();
-        assert_eq!(
-            (r.ok, r.message.as_deref()),
-            (
-                false,
-                Some("the PBX answered HTTP 500 Internal Server Error")
-            )
-        );
-        let r = voispeed()
-            .read(&answer(503, None, "<html>down</html>"))
-            .unwrap();
+        assert_eq!((r.ok, r.message.as_deref()), (false, Some("the PBX answered HTTP 500 Internal Server Error")));
+        let r = voispeed().read(&answer(503, None, "<html>down</html>")).unwrap();
         assert!(!r.ok);
         assert!(Rules::default().read(&answer(204, None, "")).unwrap().ok);
     }
@@ -455,13 +336,7 @@ mod tests {
             call_id: Some("dial1_uid".into()),
             message: Some("reason".into()),
         };
-        let r = rules
-            .read(&answer(
-                200,
-                None,
-                "{\"status\":\"ok\",\"dial1_uid\":\"1.2\"}",
-            ))
-            .unwrap();
+        let r = rules.read(&answer(200, None, "{\"status\":\"ok\",\"dial1_uid\":\"1.2\"}")).unwrap();
         assert_eq!(r.call_id.as_deref(), Some("1.2"));
         let text = Rules {
             format: Format::Text,
@@ -470,21 +345,12 @@ mod tests {
             ..Default::default()
         };
         assert!(text.read(&answer(200, None, "OK 1")).unwrap().ok);
-        assert_eq!(
-            text.read(&answer(200, None, "FAIL busy"))
-                .unwrap()
-                .message
-                .as_deref(),
-            Some("FAIL busy")
-        );
+        assert_eq!(text.read(&answer(200, None, "FAIL busy")).unwrap().message.as_deref(), Some("FAIL busy"));
     }
 
     #[test]
     fn broken_expressions_are_found_at_load() {
-        let rules = Rules {
-            ok: Some("outcome ==".into()),
-            ..Default::default()
-        };
+        let rules = Rules { ok: Some("outcome ==".into()), ..Default::default() };
         assert_eq!(rules.check().len(), 1);
         assert!(voispeed().check().is_empty());
     }

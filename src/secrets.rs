@@ -24,10 +24,7 @@ struct Set {
     matcher: Option<Arc<AhoCorasick>>,
 }
 
-static SECRETS: RwLock<Set> = RwLock::new(Set {
-    values: Vec::new(),
-    matcher: None,
-});
+static SECRETS: RwLock<Set> = RwLock::new(Set { values: Vec::new(), matcher: None });
 
 /// Adds `value` (and its encoded forms) to the set of secrets.
 pub fn register(value: &str) {
@@ -95,9 +92,7 @@ impl<W: Write> Write for RedactingWriter<W> {
     fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
         match std::str::from_utf8(buf) {
             Ok(text) => self.0.write_all(redact(text).as_bytes())?,
-            Err(_) => self
-                .0
-                .write_all(redact(&String::from_utf8_lossy(buf)).as_bytes())?,
+            Err(_) => self.0.write_all(redact(&String::from_utf8_lossy(buf)).as_bytes())?,
         }
         Ok(buf.len())
     }

@@ -57,14 +57,8 @@ impl Received {
     /// Query and form parameters, decoded, in order (query first).
     pub fn params(&self) -> Vec<(String, String)> {
         let mut out: Vec<(String, String)> =
-            form_urlencoded::parse(self.query.as_deref().unwrap_or("").as_bytes())
-                .into_owned()
-                .collect();
-        if self
-            .content_type
-            .as_deref()
-            .is_some_and(|c| c.starts_with("application/x-www-form-urlencoded"))
-        {
+            form_urlencoded::parse(self.query.as_deref().unwrap_or("").as_bytes()).into_owned().collect();
+        if self.content_type.as_deref().is_some_and(|c| c.starts_with("application/x-www-form-urlencoded")) {
             out.extend(form_urlencoded::parse(self.body.as_bytes()).into_owned());
         }
         out
@@ -72,10 +66,7 @@ impl Received {
 
     /// The first parameter named `name`.
     pub fn param(&self, name: &str) -> Option<String> {
-        self.params()
-            .into_iter()
-            .find(|(k, _)| k == name)
-            .map(|(_, v)| v)
+        self.params().into_iter().find(|(k, _)| k == name).map(|(_, v)| v)
     }
 }
 
@@ -88,11 +79,7 @@ pub enum Behaviour {
     /// Never answer (until the client gives up).
     Hang,
     /// Answer this status, content type and body.
-    Fixed {
-        status: u16,
-        content_type: String,
-        body: String,
-    },
+    Fixed { status: u16, content_type: String, body: String },
     /// Redirect elsewhere.
     Redirect(String),
     /// Answer `bytes` bytes of text.
@@ -117,10 +104,7 @@ impl StandIn {
     /// Starts on `listener`, in the background of the current runtime.
     pub fn start(listener: tokio::net::TcpListener) -> std::io::Result<StandIn> {
         let addr = listener.local_addr()?;
-        let shared = Arc::new(Shared {
-            next_id: AtomicU64::new(15652770917203),
-            ..Default::default()
-        });
+        let shared = Arc::new(Shared { next_id: AtomicU64::new(15652770917203), ..Default::default() });
         let app = Router::new().fallback(handle).with_state(shared.clone());
         tokio::spawn(async move {
             if let Err(e) = axum::serve(listener, app).await {
@@ -142,11 +126,7 @@ impl StandIn {
 
     /// Everything received so far, oldest first.
     pub fn received(&self) -> Vec<Received> {
-        self.shared
-            .received
-            .lock()
-            .map(|r| r.iter().cloned().collect())
-            .unwrap_or_default()
+        self.shared.received.lock().map(|r| r.iter().cloned().collect()).unwrap_or_default()
     }
 
     pub fn set_behaviour(&self, b: Behaviour) {
@@ -163,12 +143,7 @@ async fn handle(
     headers: HeaderMap,
     body: Bytes,
 ) -> Response {
-    let header = |h: header::HeaderName| {
-        headers
-            .get(h)
-            .and_then(|v| v.to_str().ok())
-            .map(str::to_string)
-    };
+    let header = |h: header::HeaderName| headers.get(h).and_then(|v| v.to_str().ok()).map(str::to_string);
     let got = Received {
         method: method.to_string(),
         path: uri.path().to_string(),
@@ -178,14 +153,8 @@ async fn handle(
         body: String::from_utf8_lossy(&body).into_owned(),
     };
     if got.path == "/_standin/received" {
-        return axum::Json(
-            shared
-                .received
-                .lock()
-                .map(|r| r.iter().cloned().collect::<Vec<_>>())
-                .unwrap_or_default(),
-        )
-        .into_response();
+        return axum::Json(shared.received.lock().map(|r| r.iter().cloned().collect::<Vec<_>>()).unwrap_or_default())
+            .into_response();
     }
     if let Ok(mut r) = shared.received.lock() {
         if r.len() >= KEEP {
@@ -193,33 +162,19 @@ async fn handle(
         }
         r.push_back(got.clone());
     }
-    let behaviour = shared
-        .behaviour
-        .lock()
-        .map(|b| b.clone())
-        .unwrap_or_default();
+    let behaviour = shared.behaviour.lock().map(|b| b.clone()).unwrap_or_default();
     match behaviour {
         Behaviour::Faithful => faithful(&shared, &got),
         Behaviour::Hang => {
             tokio::time::sleep(Duration::from_secs(3600)).await;
             StatusCode::GATEWAY_TIMEOUT.into_response()
         }
-        Behaviour::Fixed {
-            status,
-            content_type,
-            body,
-        } => (
-            StatusCode::from_u16(status).unwrap_or(StatusCode::OK),
-            [(header::CONTENT_TYPE, content_type)],
-            body,
-        )
-            .into_response(),
-        Behaviour::Redirect(to) => {
-            (StatusCode::FOUND, [(header::LOCATION, to)], "").into_response()
+        Behaviour::Fixed { status, content_type, body } => {
+            (StatusCode::from_u16(status).unwrap_or(StatusCode::OK), [(header::CONTENT_TYPE, content_type)], body)
+                .into_response()
         }
-        Behaviour::Huge(n) => {
-            ([(header::CONTENT_TYPE, "text/plain")], "x".repeat(n)).into_response()
-        }
+        Behaviour::Redirect(to) => (StatusCode::FOUND, [(header::LOCATION, to)], "").into_response(),
+        Behaviour::Huge(n) => ([(header::CONTENT_TYPE, "text/plain")], "x".repeat(n)).into_response(),
     }
 }
 
@@ -243,11 +198,7 @@ fn xml(body: String) -> Response {
 }
 
 fn seri(got: &Received, mut id: impl FnMut() -> u64) -> Response {
-    let fail = |e: &str| {
-        xml(format!(
-            "<result>\n<outcome>1</outcome>\n<error>{e}</error></result>"
-        ))
-    };
+    let fail = |e: &str| xml(format!("<result>\n<outcome>1</outcome>\n<error>{e}</error></result>"));
     if got.method != "GET" {
         return fail("service requests are HTTP GETs");
     }
@@ -266,10 +217,7 @@ fn seri(got: &Received, mut id: impl FnMut() -> u64) -> Response {
     if ext.starts_with('9') {
         return fail("connection not found");
     }
-    xml(format!(
-        "<result>\n<outcome>0</outcome>\n<request_id>{}</request_id>\n</result>",
-        id()
-    ))
+    xml(format!("<result>\n<outcome>0</outcome>\n<request_id>{}</request_id>\n</result>", id()))
 }
 
 fn click2call(got: &Received, mut id: impl FnMut() -> u64) -> Response {
@@ -286,8 +234,7 @@ fn click2call(got: &Received, mut id: impl FnMut() -> u64) -> Response {
     if p("Response") != "yes" {
         return (StatusCode::OK, "").into_response();
     }
-    let uids = (p("showUID") == "yes" && failure.is_none())
-        .then(|| (format!("{}.1", id()), format!("{}.2", id())));
+    let uids = (p("showUID") == "yes" && failure.is_none()).then(|| (format!("{}.1", id()), format!("{}.2", id())));
     let format = p("RFormat");
     match format.as_str() {
         "json" => {
@@ -329,19 +276,11 @@ fn click2call(got: &Received, mut id: impl FnMut() -> u64) -> Response {
 }
 
 fn iqx(got: &Received) -> Response {
-    match (
-        got.param("func").as_deref(),
-        got.param("from"),
-        got.param("to"),
-    ) {
+    match (got.param("func").as_deref(), got.param("from"), got.param("to")) {
         (Some("make_call"), Some(from), Some(to)) if !from.is_empty() && !to.is_empty() => {
             ([(header::CONTENT_TYPE, "text/plain")], "OK").into_response()
         }
-        _ => (
-            StatusCode::BAD_REQUEST,
-            [(header::CONTENT_TYPE, "text/plain")],
-            "ERROR missing func, from or to",
-        )
+        _ => (StatusCode::BAD_REQUEST, [(header::CONTENT_TYPE, "text/plain")], "ERROR missing func, from or to")
             .into_response(),
     }
 }

@@ -11,9 +11,7 @@
 
 use std::fmt;
 
-use serde::de::{
-    self, DeserializeOwned, DeserializeSeed, IgnoredAny, MapAccess, SeqAccess, Visitor,
-};
+use serde::de::{self, DeserializeOwned, DeserializeSeed, IgnoredAny, MapAccess, SeqAccess, Visitor};
 
 pub use serde_yaml::Mapping;
 pub use serde_yaml::Value;
@@ -45,13 +43,7 @@ impl Path {
     }
     /// Parses `a.b.c` (keys only); used by code that names fixed places.
     pub fn parse(dotted: &str) -> Self {
-        Path(
-            dotted
-                .split('.')
-                .filter(|s| !s.is_empty())
-                .map(|s| Seg::Key(s.to_string()))
-                .collect(),
-        )
+        Path(dotted.split('.').filter(|s| !s.is_empty()).map(|s| Seg::Key(s.to_string())).collect())
     }
 }
 
@@ -77,20 +69,13 @@ pub struct YamlError {
 }
 
 fn yaml_error(e: serde_yaml::Error) -> YamlError {
-    let (line, column) = e
-        .location()
-        .map(|l| (l.line(), l.column()))
-        .unwrap_or((0, 0));
+    let (line, column) = e.location().map(|l| (l.line(), l.column())).unwrap_or((0, 0));
     let mut message = e.to_string();
     // serde_yaml appends " at line L column C"; we report the place separately.
     if let Some(cut) = message.rfind(" at line ") {
         message.truncate(cut);
     }
-    YamlError {
-        line,
-        column,
-        message,
-    }
+    YamlError { line, column, message }
 }
 
 /// Parses `source` twice over one document: as `T` (for typed errors with
@@ -98,11 +83,7 @@ fn yaml_error(e: serde_yaml::Error) -> YamlError {
 pub fn parse<T: DeserializeOwned>(source: &str) -> Result<(T, Value), YamlError> {
     let value: Value = serde_yaml::from_str(source).map_err(yaml_error)?;
     if value.is_null() {
-        return Err(YamlError {
-            line: 1,
-            column: 1,
-            message: "the file is empty".into(),
-        });
+        return Err(YamlError { line: 1, column: 1, message: "the file is empty".into() });
     }
     let typed: T = serde_yaml::from_str(source).map_err(yaml_error)?;
     Ok((typed, value))
@@ -179,9 +160,7 @@ impl<'de> Visitor<'de> for Locate<'_> {
         while let Some(key) = map.next_key::<Value>()? {
             let matches = match (first, &key) {
                 (Seg::Key(k), Value::String(s)) => k == s,
-                (Seg::Key(k), other) => serde_yaml::to_string(other)
-                    .map(|s| s.trim() == k)
-                    .unwrap_or(false),
+                (Seg::Key(k), other) => serde_yaml::to_string(other).map(|s| s.trim() == k).unwrap_or(false),
                 _ => false,
             };
             if matches {
@@ -212,11 +191,7 @@ impl<'de> Visitor<'de> for Locate<'_> {
 
 impl Locate<'_> {
     fn leaf<E: de::Error>(self) -> Result<(), E> {
-        if self.path.is_empty() {
-            Err(E::custom(FOUND))
-        } else {
-            Ok(())
-        }
+        if self.path.is_empty() { Err(E::custom(FOUND)) } else { Ok(()) }
     }
 }
 
@@ -298,9 +273,7 @@ pub fn expand_str(
             && name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_')
             && !name.starts_with(|c: char| c.is_ascii_digit());
         if !valid {
-            return Err(format!(
-                "`${{{name}}}` is not a valid environment variable name"
-            ));
+            return Err(format!("`${{{name}}}` is not a valid environment variable name"));
         }
         match lookup(name) {
             Some(v) => {
@@ -324,10 +297,7 @@ mod tests {
         let src = "name: x\ndial:\n  method: GET\n  url: \"http://h/\"\nkeys:\n  - a\n  - b\n";
         assert_eq!(locate(src, &Path::parse("dial.url")), Some((4, 8)));
         assert_eq!(locate(src, &Path::parse("dial")), Some((3, 3)));
-        assert_eq!(
-            locate(src, &Path::root().key("keys").index(1)),
-            Some((7, 5))
-        );
+        assert_eq!(locate(src, &Path::root().key("keys").index(1)), Some((7, 5)));
         assert_eq!(locate(src, &Path::parse("nope")), None);
     }
 
@@ -344,16 +314,10 @@ mod tests {
     fn env_expansion_records_secrets_and_reports_missing() {
         let lookup = |n: &str| (n == "TOKEN").then(|| "s3cr3t".to_string());
         let mut seen = Vec::new();
-        let got = expand_str("Bearer ${TOKEN}!", &lookup, &mut |v| {
-            seen.push(v.to_string())
-        });
+        let got = expand_str("Bearer ${TOKEN}!", &lookup, &mut |v| seen.push(v.to_string()));
         assert_eq!(got.as_deref(), Ok("Bearer s3cr3t!"));
         assert_eq!(seen, ["s3cr3t"]);
-        assert!(
-            expand_str("${MISSING}", &lookup, &mut |_| {})
-                .unwrap_err()
-                .contains("MISSING is not set")
-        );
+        assert!(expand_str("${MISSING}", &lookup, &mut |_| {}).unwrap_err().contains("MISSING is not set"));
         assert!(expand_str("${1X}", &lookup, &mut |_| {}).is_err());
         assert!(expand_str("${OPEN", &lookup, &mut |_| {}).is_err());
     }

@@ -23,11 +23,7 @@ fn check_passes_on_the_shipped_profiles() {
     let root = Path::new(env!("CARGO_MANIFEST_DIR"));
     let out = webdial(&root.join("webdial.yaml"), &["check"], &[]);
     assert!(out.status.success(), "{}", text(&out.stderr));
-    assert!(
-        text(&out.stdout).starts_with("ok: "),
-        "{}",
-        text(&out.stdout)
-    );
+    assert!(text(&out.stdout).starts_with("ok: "), "{}", text(&out.stdout));
 }
 
 #[test]
@@ -35,22 +31,10 @@ fn check_reports_every_problem_at_its_place() {
     let dir = write_config(
         "http://127.0.0.1:9",
         &[
-            (
-                "a-get-with-post-vars",
-                "name: x\ndial: \"http://pbx/api<&>to=#\"\n",
-            ),
-            (
-                "b-unknown-key",
-                "name: x\ndial:\n  url: http://pbx/\n  colour: red\n",
-            ),
-            (
-                "c-undefined",
-                "dial:\n  method: GET\n  url: \"http://pbx/?to={{ numbr }}\"\n",
-            ),
-            (
-                "d-missing-env",
-                "vars:\n  token: ${WEBDIAL_TEST_SURELY_UNSET}\ndial: \"http://pbx/?t=#\"\n",
-            ),
+            ("a-get-with-post-vars", "name: x\ndial: \"http://pbx/api<&>to=#\"\n"),
+            ("b-unknown-key", "name: x\ndial:\n  url: http://pbx/\n  colour: red\n"),
+            ("c-undefined", "dial:\n  method: GET\n  url: \"http://pbx/?to={{ numbr }}\"\n"),
+            ("d-missing-env", "vars:\n  token: ${WEBDIAL_TEST_SURELY_UNSET}\ndial: \"http://pbx/?t=#\"\n"),
             ("e-extends", "extends: presets/nope.yaml\n"),
             ("f-yaml", "dial: [unclosed\n"),
             ("g-host", "dial:\n  url: \"http://{{ number }}.evil/\"\n"),
@@ -60,39 +44,18 @@ fn check_reports_every_problem_at_its_place() {
     let out = webdial(&dir.path().join("webdial.yaml"), &["check"], &[]);
     assert_eq!(out.status.code(), Some(1));
     let err = text(&out.stderr);
-    let p = |name: &str| {
-        dir.path()
-            .join("profiles")
-            .join(format!("{name}.yaml"))
-            .display()
-            .to_string()
-    };
+    let p = |name: &str| dir.path().join("profiles").join(format!("{name}.yaml")).display().to_string();
     let expect = [
-        format!(
-            "{}:2:7: <&> marks a POST variable",
-            p("a-get-with-post-vars")
-        ),
+        format!("{}:2:7: <&> marks a POST variable", p("a-get-with-post-vars")),
         format!("{}:4:3: dial: unknown field `colour`", p("b-unknown-key")),
         format!("{}:3:8: ", p("c-undefined")),
-        format!(
-            "{}:2:10: environment variable WEBDIAL_TEST_SURELY_UNSET is not set",
-            p("d-missing-env")
-        ),
-        format!(
-            "{}:1:10: extends \"presets/nope.yaml\": no such file",
-            p("e-extends")
-        ),
+        format!("{}:2:10: environment variable WEBDIAL_TEST_SURELY_UNSET is not set", p("d-missing-env")),
+        format!("{}:1:10: extends \"presets/nope.yaml\": no such file", p("e-extends")),
         format!("{}:2:1: ", p("f-yaml")),
-        format!(
-            "{}:2:8: `number` is used in the scheme/host/port part",
-            p("g-host")
-        ),
+        format!("{}:2:8: `number` is used in the scheme/host/port part", p("g-host")),
     ];
     for e in &expect {
-        assert!(
-            err.lines().any(|l| l.starts_with(e.as_str())),
-            "missing {e:?} in:\n{err}"
-        );
+        assert!(err.lines().any(|l| l.starts_with(e.as_str())), "missing {e:?} in:\n{err}");
     }
     assert!(err.contains("undefined"), "{err}");
     assert!(!err.contains("h-good"), "{err}");
@@ -109,15 +72,7 @@ async fn render_prints_the_exact_request_with_secrets_masked() {
     );
     let out = webdial(
         &dir.path().join("webdial.yaml"),
-        &[
-            "render",
-            "--branch",
-            "m",
-            "--ext",
-            "201",
-            "--number",
-            "+44 20 7946 0000",
-        ],
+        &["render", "--branch", "m", "--ext", "201", "--number", "+44 20 7946 0000"],
         &[("C2C_PASS", "hunter2&more")],
     );
     assert!(out.status.success(), "{}", text(&out.stderr));
@@ -130,16 +85,11 @@ async fn render_prints_the_exact_request_with_secrets_masked() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn dial_prints_json_exits_by_outcome_and_logs_no_secret_even_at_trace() {
-    let pbx = webdial::standin::StandIn::bind("127.0.0.1:0")
-        .await
-        .unwrap();
+    let pbx = webdial::standin::StandIn::bind("127.0.0.1:0").await.unwrap();
     let secret = "demo-token";
     let dir = write_config(
         &pbx.url(),
-        &[(
-            "m",
-            "extends: presets/voispeed.yaml\nvars: {scheme: http, host: PBXHOST, token: \"${SERI}\"}\n",
-        )],
+        &[("m", "extends: presets/voispeed.yaml\nvars: {scheme: http, host: PBXHOST, token: \"${SERI}\"}\n")],
     );
     let config = dir.path().join("webdial.yaml");
     let run = |ext: &'static str| {
@@ -158,10 +108,7 @@ async fn dial_prints_json_exits_by_outcome_and_logs_no_secret_even_at_trace() {
     let result: serde_json::Value = serde_json::from_slice(&out.stdout).expect("JSON on stdout");
     assert_eq!(result["status"], "accepted");
     let logs = text(&out.stderr);
-    assert!(
-        logs.contains("webdial::audit"),
-        "trace logging was on: {logs}"
-    );
+    assert!(logs.contains("webdial::audit"), "trace logging was on: {logs}");
     assert!(logs.contains("***") || !logs.contains("token="), "{logs}");
     assert!(!logs.contains(secret), "a secret reached the logs:\n{logs}");
     assert_eq!(pbx.received()[0].param("token").as_deref(), Some(secret));
@@ -177,9 +124,7 @@ fn an_unknown_action_is_refused() {
     let dir = write_config("http://127.0.0.1:9", &[("b", "dial: \"tel:#\"\n")]);
     let out = webdial(
         &dir.path().join("webdial.yaml"),
-        &[
-            "dial", "--branch", "b", "--ext", "1", "--number", "2", "--action", "hangup",
-        ],
+        &["dial", "--branch", "b", "--ext", "1", "--number", "2", "--action", "hangup"],
         &[],
     );
     assert_eq!(out.status.code(), Some(1));

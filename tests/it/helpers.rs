@@ -27,19 +27,14 @@ pub fn write_config(pbx_url: &str, profiles: &[(&str, &str)]) -> tempfile::TempD
     std::fs::create_dir_all(pdir.join("presets")).expect("mkdir");
     for entry in std::fs::read_dir(presets_dir()).expect("presets") {
         let entry = entry.expect("entry");
-        std::fs::copy(entry.path(), pdir.join("presets").join(entry.file_name()))
-            .expect("copy preset");
+        std::fs::copy(entry.path(), pdir.join("presets").join(entry.file_name())).expect("copy preset");
     }
     let host = pbx_url.trim_start_matches("http://");
     for (name, yaml) in profiles {
         let text = yaml.replace("PBXHOST", host).replace("PBX", pbx_url);
         std::fs::write(pdir.join(format!("{name}.yaml")), text).expect("write profile");
     }
-    std::fs::write(
-        dir.path().join("webdial.yaml"),
-        "listen: 127.0.0.1:0\nprofiles: profiles\n",
-    )
-    .expect("write config");
+    std::fs::write(dir.path().join("webdial.yaml"), "listen: 127.0.0.1:0\nprofiles: profiles\n").expect("write config");
     dir
 }
 
@@ -50,58 +45,37 @@ pub async fn spawn(profiles: &[(&str, &str)]) -> App {
 
 /// As [`spawn`], with `${NAME}` in profiles read from `env` instead of the process environment.
 pub async fn spawn_with_env(profiles: &[(&str, &str)], env: &[(&str, &str)]) -> App {
+    spawn_with(profiles, env, webdial::gateway::Settings::default()).await
+}
+
+/// As [`spawn`], with gateway settings (keys, duplicate window).
+pub async fn spawn_with(profiles: &[(&str, &str)], env: &[(&str, &str)], settings: webdial::gateway::Settings) -> App {
     let pbx = StandIn::bind("127.0.0.1:0").await.expect("stand-in");
     let dir = write_config(&pbx.url(), profiles);
-    let lookup = |name: &str| {
-        env.iter()
-            .find(|(k, _)| *k == name)
-            .map(|(_, v)| v.to_string())
-    };
-    let (loaded, diags) =
-        webdial::profile::Loader::new(&lookup).load_dir(&dir.path().join("profiles"));
+    let lookup = |name: &str| env.iter().find(|(k, _)| *k == name).map(|(_, v)| v.to_string());
+    let (loaded, diags) = webdial::profile::Loader::new(&lookup).load_dir(&dir.path().join("profiles"));
     assert!(diags.is_empty(), "profiles must load: {diags:?}");
-    let gw = Arc::new(webdial::gateway::Gateway::new(
-        loaded,
-        webdial::dispatch::Dispatcher::new().expect("client"),
-    ));
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
-        .await
-        .expect("bind");
+    let dispatcher = webdial::dispatch::Dispatcher::for_profiles(&loaded).expect("client");
+    let gw = Arc::new(webdial::gateway::Gateway::new(loaded, dispatcher, settings));
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
     let url = format!("http://{}", listener.local_addr().expect("addr"));
     tokio::spawn(webdial::api::serve(listener, gw, std::future::pending()));
-    App {
-        url,
-        pbx,
-        client: reqwest::Client::new(),
-        _dir: dir,
-    }
+    App { url, pbx, client: reqwest::Client::new(), _dir: dir }
 }
 
 /// A VOIspeed branch on the stand-in.
-pub const VOISPEED: &str =
-    "extends: presets/voispeed.yaml\nvars: {scheme: http, host: PBXHOST, token: demo-token}\n";
+pub const VOISPEED: &str = "extends: presets/voispeed.yaml\nvars: {scheme: http, host: PBXHOST, token: demo-token}\n";
 /// A Click2Call branch on the stand-in.
 pub const CLICK2CALL: &str = "extends: presets/click2call.yaml\nvars: {scheme: http, host: PBXHOST, user: demo, pass: demo-pass, org: demo-org}\n";
 
 impl App {
     pub async fn post(&self, body: Value) -> (u16, Value) {
-        let resp = self
-            .client
-            .post(format!("{}/v1/dial", self.url))
-            .json(&body)
-            .send()
-            .await
-            .expect("post");
+        let resp = self.client.post(format!("{}/v1/dial", self.url)).json(&body).send().await.expect("post");
         read(resp).await
     }
 
     pub async fn get(&self, query: &str) -> (u16, Value) {
-        let resp = self
-            .client
-            .get(format!("{}/v1/dial?{query}", self.url))
-            .send()
-            .await
-            .expect("get");
+        let resp = self.client.get(format!("{}/v1/dial?{query}", self.url)).send().await.expect("get");
         read(resp).await
     }
 
@@ -112,27 +86,15 @@ impl App {
     /// The single request the PBX received (fails if it got none or several).
     pub fn only_request(&self) -> Received {
         let got = self.received();
-        assert_eq!(
-            got.len(),
-            1,
-            "the PBX must receive exactly one request: {got:#?}"
-        );
+        assert_eq!(got.len(), 1, "the PBX must receive exactly one request: {got:#?}");
         got.into_iter().next().expect("one request")
     }
 }
 
 pub async fn read(resp: reqwest::Response) -> (u16, Value) {
     let status = resp.status().as_u16();
-    let ct = resp
-        .headers()
-        .get("content-type")
-        .and_then(|v| v.to_str().ok())
-        .unwrap_or("")
-        .to_string();
+    let ct = resp.headers().get("content-type").and_then(|v| v.to_str().ok()).unwrap_or("").to_string();
     let text = resp.text().await.expect("body");
-    assert!(
-        ct.starts_with("application/json"),
-        "every answer is JSON, got {ct}: {text}"
-    );
+    assert!(ct.starts_with("application/json"), "every answer is JSON, got {ct}: {text}");
     (status, serde_json::from_str(&text).expect("JSON body"))
 }
