@@ -171,12 +171,13 @@ struct RawHttp {
     response: Option<RawResponse>,
 }
 
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields, rename_all = "lowercase")]
-enum RawAuth {
-    Basic(RawUserPassword),
-    Bearer(String),
-    Digest(RawUserPassword),
+/// `auth: {basic: {user, password}}`, `{bearer: token}` or `{digest: {user, password}}`: exactly one.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawAuth {
+    basic: Option<RawUserPassword>,
+    bearer: Option<String>,
+    digest: Option<RawUserPassword>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -565,17 +566,27 @@ fn compile_action(
             for (f, msg) in rules.check() {
                 errors.push((field(&format!("response.{f}")), msg));
             }
+            let auth = match http.auth {
+                None => None,
+                Some(RawAuth { basic: Some(up), bearer: None, digest: None }) => {
+                    Some(Auth::Basic { user: up.user, password: up.password })
+                }
+                Some(RawAuth { basic: None, bearer: Some(t), digest: None }) => Some(Auth::Bearer(t)),
+                Some(RawAuth { basic: None, bearer: None, digest: Some(up) }) => {
+                    Some(Auth::Digest { user: up.user, password: up.password })
+                }
+                Some(_) => {
+                    errors.push((field("auth"), "give exactly one of basic, bearer, digest".into()));
+                    None
+                }
+            };
             let spec = HttpSpec {
                 method,
                 url,
                 form: http.form.unwrap_or_default().0,
                 json: http.json,
                 headers: http.headers.unwrap_or_default().0,
-                auth: http.auth.map(|a| match a {
-                    RawAuth::Basic(up) => Auth::Basic { user: up.user, password: up.password },
-                    RawAuth::Bearer(t) => Auth::Bearer(t),
-                    RawAuth::Digest(up) => Auth::Digest { user: up.user, password: up.password },
-                }),
+                auth,
             };
             if errors.len() > before {
                 return None;

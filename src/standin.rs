@@ -78,6 +78,8 @@ pub enum Behaviour {
     Faithful,
     /// Never answer (until the client gives up).
     Hang,
+    /// Answer faithfully, after this long.
+    Delay(Duration),
     /// Answer this status, content type and body.
     Fixed { status: u16, content_type: String, body: String },
     /// Redirect elsewhere.
@@ -165,6 +167,10 @@ async fn handle(
     let behaviour = shared.behaviour.lock().map(|b| b.clone()).unwrap_or_default();
     match behaviour {
         Behaviour::Faithful => faithful(&shared, &got),
+        Behaviour::Delay(d) => {
+            tokio::time::sleep(d).await;
+            faithful(&shared, &got)
+        }
         Behaviour::Hang => {
             tokio::time::sleep(Duration::from_secs(3600)).await;
             StatusCode::GATEWAY_TIMEOUT.into_response()

@@ -5,4 +5,6 @@ mod api;
 mod cli;
 mod failures;
 mod helpers;
+mod safety;
+mod serve;
 mod systems;

@@ -1,0 +1,112 @@
+//! `webdial serve` as a process: the audit line, key names but never keys,
+//! and the refusal to serve an open non-loopback address.
+
+use std::io::{BufRead, BufReader};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use crate::helpers::write_config;
+
+struct Server(Child);
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_audit_line_names_the_key_and_no_log_line_holds_it() {
+    let pbx = webdial::standin::StandIn::bind("127.0.0.1:0").await.unwrap();
+    let dir = write_config(
+        &pbx.url(),
+        &[("m", "extends: presets/voispeed.yaml\nvars: {scheme: http, host: PBXHOST, token: demo-token}\n")],
+    );
+    let key = "erp-key-9f8e7d6c5b4a3210";
+    std::fs::write(
+        dir.path().join("webdial.yaml"),
+        "listen: 127.0.0.1:0\nprofiles: profiles\nkeys:\n  - name: erp\n    key: ${ERP_KEY}\n    branches: [\"*\"]\n",
+    )
+    .unwrap();
+    let mut child = Command::new(env!("CARGO_BIN_EXE_webdial"))
+        .args(["--config"])
+        .arg(dir.path().join("webdial.yaml"))
+        .arg("serve")
+        .env("ERP_KEY", key)
+        .env("RUST_LOG", "trace")
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let stderr = child.stderr.take().unwrap();
+    let server = Server(child);
+    let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stderr).lines().take(100_000) {
+            let Ok(line) = line else { break };
+            if tx.send(line).is_err() {
+                break;
+            }
+        }
+    });
+    let deadline = Instant::now() + Duration::from_secs(20);
+    let mut logs = Vec::new();
+    let addr = loop {
+        let line =
+            tokio::time::timeout_at(deadline.into(), rx.recv()).await.expect("server start").expect("server output");
+        logs.push(line.clone());
+        if let Some(rest) = line.split("webdial listening on http://").nth(1) {
+            break rest.split_whitespace().next().unwrap().to_string();
+        }
+    };
+    let client = reqwest::Client::new();
+    let resp = client.get(format!("http://{addr}/v1/dial?branch=m&ext=35&number=187&key={key}")).send().await.unwrap();
+    assert_eq!(resp.status().as_u16(), 200);
+    let resp = client
+        .post(format!("http://{addr}/v1/dial"))
+        .bearer_auth(key)
+        .json(&serde_json::json!({"branch": "m", "extension": "36", "number": "188"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status().as_u16(), 200);
+    // Collect what follows for a moment.
+    let until = Instant::now() + Duration::from_millis(500);
+    while let Ok(Some(line)) = tokio::time::timeout_at(until.into(), rx.recv()).await {
+        logs.push(line);
+    }
+    drop(server);
+    let audits: Vec<&String> = logs.iter().filter(|l| l.contains("webdial::audit")).collect();
+    assert_eq!(audits.len(), 2, "one audit line per dial:\n{}", logs.join("\n"));
+    for a in &audits {
+        for field in [
+            "id=",
+            "key=\"erp\"",
+            "branch=\"m\"",
+            "extension=",
+            "number=",
+            "status=\"accepted\"",
+            "pbx_status=200",
+            "elapsed_ms=",
+        ] {
+            assert!(a.contains(field), "{field} missing in {a}");
+        }
+    }
+    assert!(logs.len() > 10, "trace logging of dependencies was on");
+    let all = logs.join("\n");
+    assert!(!all.contains(key), "the key reached a log line:\n{all}");
+}
+
+#[test]
+fn serve_refuses_an_open_non_loopback_address_without_keys() {
+    let dir = write_config("http://127.0.0.1:9", &[("b", "dial: \"tel:#\"\n")]);
+    let out = Command::new(env!("CARGO_BIN_EXE_webdial"))
+        .arg("--config")
+        .arg(dir.path().join("webdial.yaml"))
+        .args(["serve", "--listen", "0.0.0.0:0"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("refusing to serve") && err.contains("--no-auth"), "{err}");
+}
