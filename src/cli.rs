@@ -53,6 +53,9 @@ pub enum Command {
     Standin {
         #[arg(long, default_value = DEMO_PBX)]
         listen: SocketAddr,
+        /// Answer without recording requests (for load tests).
+        #[arg(long)]
+        no_record: bool,
     },
 }
 
@@ -97,7 +100,7 @@ pub async fn run(cli: Cli) -> ExitCode {
         Command::Serve { listen, demo, no_auth } => serve(&cli.config, listen, demo, no_auth).await,
         Command::Render(args) => render(&cli.config, &args).await,
         Command::Dial(args) => dial(&cli.config, &args).await,
-        Command::Standin { listen } => standin(listen).await,
+        Command::Standin { listen, no_record } => standin(listen, !no_record).await,
     }
 }
 
@@ -250,8 +253,12 @@ async fn serve(config: &Path, listen: Option<SocketAddr>, demo: Option<SocketAdd
     }
 }
 
-async fn standin(listen: SocketAddr) -> ExitCode {
-    match crate::standin::StandIn::bind(&listen.to_string()).await {
+async fn standin(listen: SocketAddr, record: bool) -> ExitCode {
+    let bound = match tokio::net::TcpListener::bind(listen).await {
+        Ok(l) => crate::standin::StandIn::start_with(l, record),
+        Err(e) => Err(e),
+    };
+    match bound {
         Ok(s) => {
             tracing::info!("stand-in PBX listening on {}", s.url());
             shutdown_signal().await;

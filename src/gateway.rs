@@ -84,6 +84,7 @@ pub struct Gateway {
     dispatcher: Dispatcher,
     keys: Keys,
     recent: Recent<DedupeKey>,
+    dedupe_window: Duration,
     idempotent: Recent<IdempotencyKey>,
 }
 
@@ -104,6 +105,7 @@ struct Checked {
 
 /// Claims to publish the result to, and forget if nothing was sent.
 enum Claimed {
+    Nothing,
     Dedupe(Publisher, DedupeKey),
     Idempotency(Publisher, IdempotencyKey),
 }
@@ -115,6 +117,7 @@ impl Gateway {
             dispatcher,
             keys: settings.keys,
             recent: Recent::new(settings.dedupe_window, dedupe::DEFAULT_CAP),
+            dedupe_window: settings.dedupe_window,
             idempotent: Recent::new(IDEMPOTENCY_WINDOW, dedupe::DEFAULT_CAP),
         }
     }
@@ -181,6 +184,8 @@ impl Gateway {
                 Claim::First(p) => Claimed::Idempotency(p, (caller.to_string(), k.clone())),
                 Claim::Duplicate(rx) => return duplicate(id, rx, branch, action).await,
             },
+            // A zero window turns the duplicate check off.
+            None if self.dedupe_window.is_zero() => Claimed::Nothing,
             None => {
                 let key = (
                     caller.to_string(),
@@ -235,6 +240,7 @@ impl Gateway {
 
     fn settle(&self, claimed: Claimed, result: &DialResult, forget: bool) {
         match claimed {
+            Claimed::Nothing => {}
             Claimed::Dedupe(p, key) => {
                 p.publish(result);
                 if forget {

@@ -90,6 +90,8 @@ pub enum Behaviour {
 
 #[derive(Debug, Default)]
 struct Shared {
+    /// False for benchmarks: answer without recording.
+    record: bool,
     received: Mutex<VecDeque<Received>>,
     behaviour: Mutex<Behaviour>,
     next_id: AtomicU64,
@@ -103,10 +105,15 @@ pub struct StandIn {
 }
 
 impl StandIn {
-    /// Starts on `listener`, in the background of the current runtime.
+    /// Starts on `listener`, in the background of the current runtime, recording what it receives.
     pub fn start(listener: tokio::net::TcpListener) -> std::io::Result<StandIn> {
+        StandIn::start_with(listener, true)
+    }
+
+    /// As [`StandIn::start`]; `record: false` answers without keeping anything (for load tests).
+    pub fn start_with(listener: tokio::net::TcpListener, record: bool) -> std::io::Result<StandIn> {
         let addr = listener.local_addr()?;
-        let shared = Arc::new(Shared { next_id: AtomicU64::new(15652770917203), ..Default::default() });
+        let shared = Arc::new(Shared { record, next_id: AtomicU64::new(15652770917203), ..Default::default() });
         let app = Router::new().fallback(handle).with_state(shared.clone());
         tokio::spawn(async move {
             if let Err(e) = axum::serve(listener, app).await {
@@ -158,7 +165,7 @@ async fn handle(
         return axum::Json(shared.received.lock().map(|r| r.iter().cloned().collect::<Vec<_>>()).unwrap_or_default())
             .into_response();
     }
-    if let Ok(mut r) = shared.received.lock() {
+    if shared.record && let Ok(mut r) = shared.received.lock() {
         if r.len() >= KEEP {
             r.pop_front();
         }
