@@ -28,20 +28,17 @@ fn benches(c: &mut Criterion) {
 
     let iqx_template = RequestTemplate::iqx(iqx::parse(IQX_LINE).expect("valid line"));
     let v = values();
-    c.bench_function("render_iqx_post", |b| b.iter(|| iqx_template.render(black_box(&v))));
+    let mut env = webdial::render::new_env();
+    c.bench_function("render_iqx_post", |b| b.iter(|| iqx_template.render(&env, black_box(&v))));
 
-    let vars: BTreeMap<String, serde_json::Value> = [
-        ("scheme", "https"),
-        ("host", "pbx-milan.example.com"),
-        ("token", "tok-123"),
-        ("device", ""),
-    ]
-    .into_iter()
-    .map(|(k, v)| (k.to_string(), serde_json::json!(v)))
-    .collect();
+    let vars: BTreeMap<String, serde_json::Value> =
+        [("scheme", "https"), ("host", "pbx-milan.example.com"), ("token", "tok-123"), ("device", "")]
+            .into_iter()
+            .map(|(k, v)| (k.to_string(), serde_json::json!(v)))
+            .collect();
     let spec = HttpSpec { url: VOISPEED_URL.into(), ..HttpSpec::default() };
-    let jinja = RequestTemplate::compile("dial", spec, &vars, &|_| {}).expect("valid template");
-    c.bench_function("render_jinja_voispeed", |b| b.iter(|| jinja.render(black_box(&v))));
+    let jinja = RequestTemplate::compile(&mut env, "dial", spec, &vars, &Default::default()).expect("valid template");
+    c.bench_function("render_jinja_voispeed", |b| b.iter(|| jinja.render(&env, black_box(&v))));
 
     let xml_rules = Rules {
         format: Format::Xml,

@@ -59,7 +59,11 @@ const KINDS: &[Kind] = &[
         name: "VOIspeed XML",
         branch: "voispeed",
         profile: "extends: presets/voispeed.yaml\nvars: {scheme: http, host: PBX, token: demo-token}\n",
-        direct: ("GET", "/PBX/seri_endpoint.php?service=call_request&token=demo-token&ext=201&number=%2B442079460000", None),
+        direct: (
+            "GET",
+            "/PBX/seri_endpoint.php?service=call_request&token=demo-token&ext=201&number=%2B442079460000",
+            None,
+        ),
     },
     Kind {
         name: "Click2Call JSON",
@@ -68,7 +72,9 @@ const KINDS: &[Kind] = &[
         direct: (
             "POST",
             "/API/dialup.php",
-            Some("user=demo&pass=demo-pass&org=demo-org&dial1=201&dial2=%2B442079460000&Response=yes&showUID=yes&RFormat=json"),
+            Some(
+                "user=demo&pass=demo-pass&org=demo-org&dial1=201&dial2=%2B442079460000&Response=yes&showUID=yes&RFormat=json",
+            ),
         ),
     },
 ];
@@ -86,12 +92,20 @@ struct Stats {
 
 fn main() -> Result<(), Error> {
     let args: Vec<String> = std::env::args().collect();
-    let seconds: u64 = args.iter().position(|a| a == "--seconds").and_then(|i| args.get(i + 1)).and_then(|s| s.parse().ok()).unwrap_or(5);
+    let seconds: u64 = args
+        .iter()
+        .position(|a| a == "--seconds")
+        .and_then(|i| args.get(i + 1))
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(5);
     let root = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
 
     let oha = find_oha().ok_or("oha not found: install it with `cargo install oha` (or put it on PATH)")?;
     eprintln!("building the release gateway…");
-    let status = Command::new(env!("CARGO")).args(["build", "--release", "--quiet", "--bin", "webdial"]).current_dir(&root).status()?;
+    let status = Command::new(env!("CARGO"))
+        .args(["build", "--release", "--quiet", "--bin", "webdial"])
+        .current_dir(&root)
+        .status()?;
     if !status.success() {
         return Err("cargo build --release failed".into());
     }
@@ -110,7 +124,13 @@ fn main() -> Result<(), Error> {
 
     // The gateway, with the four kinds.
     let gw_port = free_port()?;
-    let config = write_config(&root, work.path(), gw_port, pbx_port, KINDS.iter().map(|k| (k.branch.to_string(), k.profile.to_string())))?;
+    let config = write_config(
+        &root,
+        work.path(),
+        gw_port,
+        pbx_port,
+        KINDS.iter().map(|k| (k.branch.to_string(), k.profile.to_string())),
+    )?;
     let started = Instant::now();
     let gateway = Proc(
         Command::new(&bin)
@@ -143,12 +163,39 @@ fn main() -> Result<(), Error> {
         let mut webdial_32 = 0.0;
         for conns in [1u32, 32, 256] {
             eprintln!("{} at {conns} connections…", kind.name);
-            let direct = oha_run(&oha, seconds, conns, None, method, &format!("http://127.0.0.1:{pbx_port}{path}"), form, "application/x-www-form-urlencoded")?;
+            let direct = oha_run(
+                &oha,
+                seconds,
+                conns,
+                None,
+                method,
+                &format!("http://127.0.0.1:{pbx_port}{path}"),
+                form,
+                "application/x-www-form-urlencoded",
+            )?;
             let via_nginx = match nginx {
-                Some(port) => Some(oha_run(&oha, seconds, conns, None, method, &format!("http://127.0.0.1:{port}{path}"), form, "application/x-www-form-urlencoded")?),
+                Some(port) => Some(oha_run(
+                    &oha,
+                    seconds,
+                    conns,
+                    None,
+                    method,
+                    &format!("http://127.0.0.1:{port}{path}"),
+                    form,
+                    "application/x-www-form-urlencoded",
+                )?),
                 None => None,
             };
-            let via = oha_run(&oha, seconds, conns, None, "POST", &format!("http://127.0.0.1:{gw_port}/v1/dial"), Some(&dial_body), "application/json")?;
+            let via = oha_run(
+                &oha,
+                seconds,
+                conns,
+                None,
+                "POST",
+                &format!("http://127.0.0.1:{gw_port}/v1/dial"),
+                Some(&dial_body),
+                "application/json",
+            )?;
             if conns == 32 {
                 webdial_32 = via.rps;
             }
@@ -176,8 +223,26 @@ fn main() -> Result<(), Error> {
         // Half of saturation, fixed rate, 32 connections.
         let rate = (webdial_32 / 2.0).max(1.0).round() as u64;
         eprintln!("{} at a fixed {rate}/s…", kind.name);
-        let direct = oha_run(&oha, seconds, 32, Some(rate), method, &format!("http://127.0.0.1:{pbx_port}{path}"), form, "application/x-www-form-urlencoded")?;
-        let via = oha_run(&oha, seconds, 32, Some(rate), "POST", &format!("http://127.0.0.1:{gw_port}/v1/dial"), Some(&dial_body), "application/json")?;
+        let direct = oha_run(
+            &oha,
+            seconds,
+            32,
+            Some(rate),
+            method,
+            &format!("http://127.0.0.1:{pbx_port}{path}"),
+            form,
+            "application/x-www-form-urlencoded",
+        )?;
+        let via = oha_run(
+            &oha,
+            seconds,
+            32,
+            Some(rate),
+            "POST",
+            &format!("http://127.0.0.1:{gw_port}/v1/dial"),
+            Some(&dial_body),
+            "application/json",
+        )?;
         rate_rows.push(format!(
             "| {} | {rate} | {} | {} | {:.3} | {:.3} |\n",
             kind.name,
@@ -214,9 +279,8 @@ fn main() -> Result<(), Error> {
     }
     check_times.sort();
     let started = Instant::now();
-    let many_gw = Proc(
-        Command::new(&bin).arg("--config").arg(&many_config).arg("serve").stderr(Stdio::null()).spawn()?,
-    );
+    let many_gw =
+        Proc(Command::new(&bin).arg("--config").arg(&many_config).arg("serve").stderr(Stdio::null()).spawn()?);
     wait_healthy(many_port)?;
     let many_startup = started.elapsed();
     std::thread::sleep(Duration::from_millis(300));
@@ -252,9 +316,28 @@ fn lat(s: &Stats) -> String {
 }
 
 #[allow(clippy::too_many_arguments)]
-fn oha_run(oha: &Path, seconds: u64, conns: u32, rate: Option<u64>, method: &str, url: &str, body: Option<&str>, content_type: &str) -> Result<Stats, Error> {
+fn oha_run(
+    oha: &Path,
+    seconds: u64,
+    conns: u32,
+    rate: Option<u64>,
+    method: &str,
+    url: &str,
+    body: Option<&str>,
+    content_type: &str,
+) -> Result<Stats, Error> {
     let mut cmd = Command::new(oha);
-    cmd.args(["--no-tui", "--output-format", "json", "-z", &format!("{seconds}s"), "-c", &conns.to_string(), "-m", method]);
+    cmd.args([
+        "--no-tui",
+        "--output-format",
+        "json",
+        "-z",
+        &format!("{seconds}s"),
+        "-c",
+        &conns.to_string(),
+        "-m",
+        method,
+    ]);
     if let Some(r) = rate {
         cmd.args(["-q", &r.to_string()]);
     }
@@ -314,14 +397,17 @@ fn start_nginx(dir: &Path, port: u16, pbx_port: u16) -> Option<Proc> {
         dir = dir.display()
     );
     std::fs::write(&conf, text).ok()?;
-    let child = Command::new(nginx).arg("-c").arg(&conf).args(["-g", "daemon off;"]).stderr(Stdio::null()).spawn().ok()?;
+    let child =
+        Command::new(nginx).arg("-c").arg(&conf).args(["-g", "daemon off;"]).stderr(Stdio::null()).spawn().ok()?;
     let p = Proc(child);
     wait_port(port).ok()?;
     Some(p)
 }
 
 fn find_oha() -> Option<PathBuf> {
-    let mut candidates: Vec<PathBuf> = std::env::var_os("PATH").map(|p| std::env::split_paths(&p).map(|d| d.join("oha")).collect()).unwrap_or_default();
+    let mut candidates: Vec<PathBuf> = std::env::var_os("PATH")
+        .map(|p| std::env::split_paths(&p).map(|d| d.join("oha")).collect())
+        .unwrap_or_default();
     if let Some(home) = std::env::var_os("HOME") {
         candidates.push(Path::new(&home).join(".cargo/bin/oha"));
     }
@@ -352,7 +438,9 @@ fn wait_healthy(port: u16) -> Result<(), Error> {
             let _ = s.set_read_timeout(Some(Duration::from_secs(1)));
             if s.write_all(b"GET /healthz HTTP/1.0\r\nhost: x\r\n\r\n").is_ok() {
                 let mut buf = [0u8; 16];
-                if s.read(&mut buf).is_ok_and(|n| buf[..n].starts_with(b"HTTP/1.0 200") || buf[..n].starts_with(b"HTTP/1.1 200")) {
+                if s.read(&mut buf)
+                    .is_ok_and(|n| buf[..n].starts_with(b"HTTP/1.0 200") || buf[..n].starts_with(b"HTTP/1.1 200"))
+                {
                     return Ok(());
                 }
             }
@@ -374,7 +462,11 @@ fn machine() -> String {
     let cpus = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(0);
     let model = std::fs::read_to_string("/proc/cpuinfo")
         .ok()
-        .and_then(|s| s.lines().find(|l| l.starts_with("model name")).map(|l| l.split(':').nth(1).unwrap_or("").trim().to_string()))
+        .and_then(|s| {
+            s.lines()
+                .find(|l| l.starts_with("model name"))
+                .map(|l| l.split(':').nth(1).unwrap_or("").trim().to_string())
+        })
         .unwrap_or_default();
     format!("{cpus} CPUs, {model}, load generator, PBX and gateway on the same machine")
 }

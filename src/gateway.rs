@@ -162,7 +162,7 @@ impl Gateway {
             let r = Refusal::UnknownAction { branch: checked.profile.branch.clone(), action: action.to_string() };
             return DialResult::refused(id, &r, branch, action);
         };
-        let request = match act.template.render(&checked.values) {
+        let request = match act.template.render(self.profiles.templates(), &checked.values) {
             Err(e) => return DialResult::refused(id, &Refusal::InvalidRequest(e.message), branch, action),
             Ok(Rendered::Uri(uri)) => {
                 let mut r =

@@ -1,15 +1,22 @@
-//! Log set-up: human-readable lines on stderr, filtered by `RUST_LOG`
-//! (default `info`), every line passed through secret redaction.
+//! Log set-up: human-readable lines on stderr, filtered by `RUST_LOG`,
+//! every line passed through secret redaction.
+//!
+//! Lines are handed to a writer thread, so a dial never waits on stderr;
+//! the hand-off is not lossy (a full queue makes the logger wait rather than
+//! drop an audit line), and redaction happens on that thread.
 
+use tracing_appender::non_blocking::{NonBlockingBuilder, WorkerGuard};
 use tracing_subscriber::EnvFilter;
 
 /// Installs the global subscriber with `default` as the level when
-/// `RUST_LOG` is unset. Safe to call more than once (later calls do nothing).
-pub fn init(default: &str) {
+/// `RUST_LOG` is unset. Keep the guard until exit: dropping it flushes.
+/// Later calls do nothing (and return a guard that flushes nothing).
+pub fn init(default: &str) -> WorkerGuard {
     let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(default));
-    let _ = tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_writer(crate::secrets::log_writer)
-        .with_ansi(false)
-        .try_init();
+    let (writer, guard) = NonBlockingBuilder::default()
+        .lossy(false)
+        .thread_name("webdial-log")
+        .finish(crate::secrets::RedactingWriter(std::io::stderr()));
+    let _ = tracing_subscriber::fmt().with_env_filter(filter).with_writer(writer).with_ansi(false).try_init();
+    guard
 }

@@ -10,6 +10,6 @@ async fn main() -> ExitCode {
         webdial::cli::Command::Serve { .. } | webdial::cli::Command::Standin { .. } => "info",
         _ => "warn",
     };
-    webdial::logging::init(level);
+    let _flush_logs_on_exit = webdial::logging::init(level);
     webdial::cli::run(cli).await
 }

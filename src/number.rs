@@ -179,13 +179,10 @@ impl NumberRules {
         if self.internal.as_ref().is_some_and(|re| re.is_match(digits)) {
             return Ok(Resolved { dial: digits.to_string(), e164: None, internal: true });
         }
-        let parsed = self.parse(digits);
+        // Reading a number with libphonenumber's rules is the costly part of a
+        // dial: only done when the format or the policy needs it.
         let needs_reading = self.format != NumberFormat::Digits || !self.allow.is_empty() || !self.deny.is_empty();
-        let parsed = match parsed {
-            Ok(p) => Some(p),
-            Err(why) if needs_reading => return Err(RuleError::Unreadable(why)),
-            Err(_) => None,
-        };
+        let parsed = if needs_reading { Some(self.parse(digits).map_err(RuleError::Unreadable)?) } else { None };
         let e164 = parsed.as_ref().map(|p| p.format().mode(phonenumber::Mode::E164).to_string());
         if let Some(e) = &e164 {
             if let Some(rule) = self.deny.iter().find(|re| re.is_match(e)) {

@@ -18,7 +18,7 @@ use serde::Deserialize;
 use crate::diagnostic::Diagnostic;
 use crate::iqx;
 use crate::number::{self, NumberFormat, NumberRules};
-use crate::render::{self, Auth, HttpSpec, RequestTemplate};
+use crate::render::{self, Auth, HttpSpec, RequestTemplate, Templates};
 use crate::response::{self, Format};
 use crate::yaml;
 
@@ -69,15 +69,26 @@ impl Profile {
     }
 }
 
-/// All branches, by branch id.
-#[derive(Debug, Default, Clone)]
+/// All branches, by branch id, and the templates they share.
+#[derive(Debug, Clone)]
 pub struct Profiles {
     map: HashMap<String, Arc<Profile>>,
     /// Branches whose file exists but did not load, with their first problem.
     broken: HashMap<String, String>,
+    templates: Arc<Templates>,
+}
+
+impl Default for Profiles {
+    fn default() -> Self {
+        Profiles { map: HashMap::new(), broken: HashMap::new(), templates: Arc::new(render::new_env()) }
+    }
 }
 
 impl Profiles {
+    /// The template environment every branch's actions render with.
+    pub fn templates(&self) -> &Templates {
+        &self.templates
+    }
     pub fn get(&self, branch: &str) -> Option<&Arc<Profile>> {
         self.map.get(branch)
     }
@@ -268,6 +279,7 @@ struct Parsed {
 /// branches is read and checked once.
 pub struct Loader<'a> {
     env: &'a dyn Fn(&str) -> Option<String>,
+    templates: Templates,
     cache: HashMap<PathBuf, Result<Arc<Parsed>, ()>>,
     diagnostics: Vec<Diagnostic>,
 }
@@ -280,7 +292,7 @@ pub fn load_dir(dir: &Path) -> (Profiles, Vec<Diagnostic>) {
 
 impl<'a> Loader<'a> {
     pub fn new(env: &'a dyn Fn(&str) -> Option<String>) -> Self {
-        Loader { env, cache: HashMap::new(), diagnostics: Vec::new() }
+        Loader { env, templates: render::new_env(), cache: HashMap::new(), diagnostics: Vec::new() }
     }
 
     /// Every `*.yaml`/`*.yml` directly in `dir` is a branch named by its stem.
@@ -319,6 +331,7 @@ impl<'a> Loader<'a> {
             self.diagnostics.push(Diagnostic::whole_file(dir, "no profiles: add one NAME.yaml per branch"));
         }
         self.diagnostics.dedup();
+        profiles.templates = Arc::new(self.templates);
         (profiles, self.diagnostics)
     }
 
@@ -354,7 +367,7 @@ impl<'a> Loader<'a> {
             let holder = chain.iter().find(|p| yaml::locate(&p.source, path).is_some()).unwrap_or(&chain[0]);
             holder.path.parent().map(Path::to_path_buf).unwrap_or_default()
         };
-        match compile(&branch, raw, &dir_of) {
+        match compile(&mut self.templates, raw, &dir_of) {
             Ok(compiled) => Some(Profile {
                 branch,
                 name: compiled.name,
@@ -472,7 +485,11 @@ struct Compiled {
 }
 
 /// Turns a merged raw profile into actions; errors name their profile field.
-fn compile(branch: &str, raw: RawProfile, dir_of: &dyn Fn(&yaml::Path) -> PathBuf) -> Result<Compiled, CompileErrors> {
+fn compile(
+    templates: &mut Templates,
+    raw: RawProfile,
+    dir_of: &dyn Fn(&yaml::Path) -> PathBuf,
+) -> Result<Compiled, CompileErrors> {
     let mut errors: CompileErrors = Vec::new();
     let number = compile_number(raw.number.unwrap_or_default(), &mut errors);
     let tls = compile_tls(raw.tls.unwrap_or_default(), dir_of, &mut errors);
@@ -492,7 +509,7 @@ fn compile(branch: &str, raw: RawProfile, dir_of: &dyn Fn(&yaml::Path) -> PathBu
     match raw.dial {
         None => errors.push((yaml::Path::root(), "no `dial`: a branch profile needs a dial line or request".into())),
         Some(action) => {
-            if let Some(a) = compile_action(branch, "dial", action, &vars, timeout, &number, &mut errors) {
+            if let Some(a) = compile_action(templates, "dial", action, &vars, timeout, &number, &mut errors) {
                 actions.insert("dial".to_string(), a);
             }
         }
@@ -511,7 +528,7 @@ fn check_timeout(t: Duration, field: &str, errors: &mut CompileErrors) {
 }
 
 fn compile_action(
-    branch: &str,
+    templates: &mut Templates,
     name: &str,
     raw: RawAction,
     vars: &BTreeMap<String, serde_json::Value>,
@@ -519,7 +536,6 @@ fn compile_action(
     number_rules: &NumberRules,
     errors: &mut CompileErrors,
 ) -> Option<Action> {
-    let _ = branch;
     match raw {
         RawAction::Line(line) => match iqx::parse(&line) {
             Ok(parsed) => {
@@ -591,9 +607,7 @@ fn compile_action(
             if errors.len() > before {
                 return None;
             }
-            let filters = number_rules.clone();
-            let setup = move |env: &mut minijinja::Environment<'static>| number_filters(env, &filters);
-            match RequestTemplate::compile(name, spec, vars, &setup) {
+            match RequestTemplate::compile(templates, name, spec, vars, number_rules) {
                 Ok(template) => Some(Action { template, response: rules, timeout }),
                 Err(es) => {
                     for e in es {
@@ -603,21 +617,6 @@ fn compile_action(
                 }
             }
         }
-    }
-}
-
-/// `{{ number | e164 }}`, `national`, `international`, `digits`, using the branch's country.
-fn number_filters(env: &mut minijinja::Environment<'static>, rules: &NumberRules) {
-    for (name, format) in [
-        ("e164", NumberFormat::E164),
-        ("national", NumberFormat::National),
-        ("international", NumberFormat::International),
-        ("digits", NumberFormat::Digits),
-    ] {
-        let rules = rules.clone();
-        env.add_filter(name, move |v: String| {
-            rules.filter(&v, format).map_err(|m| minijinja::Error::new(minijinja::ErrorKind::InvalidOperation, m))
-        });
     }
 }
 

@@ -15,7 +15,6 @@
 //! template name's extension) is replaced by this contract.
 
 use std::collections::BTreeMap;
-use std::sync::Arc;
 
 use base64::Engine as _;
 use minijinja::{AutoEscape, Environment, UndefinedBehavior, Value};
@@ -23,6 +22,7 @@ use percent_encoding::{AsciiSet, NON_ALPHANUMERIC, utf8_percent_encode};
 use serde::Serialize;
 
 use crate::iqx::{self, Method, Piece};
+use crate::number::{NumberFormat, NumberRules};
 use crate::secrets;
 
 /// Characters left as they are in a URL component: those of JavaScript's
@@ -196,30 +196,48 @@ enum Kind {
     Jinja(Box<Jinja>),
 }
 
+/// A full-form action. Its templates live in the [`Templates`] shared by
+/// every branch (1,000 branches on one preset compile its templates once);
+/// what is the branch's own is its variables.
 #[derive(Debug, Clone)]
 struct Jinja {
-    env: Arc<Environment<'static>>,
     vars: BTreeMap<String, Value>,
     method: Method,
-    /// Template names, in `env`.
-    url_base: String,
-    url_rest: Option<String>,
-    form: Vec<(String, String)>,
+    url_base: Tpl,
+    url_rest: Option<Tpl>,
+    form: Vec<(String, Tpl)>,
     json: Option<JsonTemplate>,
-    headers: Vec<(String, String)>,
+    headers: Vec<(String, Tpl)>,
     auth: Option<Auth>,
 }
 
+/// A template: where it is in the profile (for errors) and its name in the environment.
+#[derive(Debug, Clone)]
+struct Tpl {
+    field: String,
+    name: String,
+}
+
+/// The template environment shared by all branches: templates are named
+/// by how they escape and their source, so identical ones are compiled once.
+pub type Templates = Environment<'static>;
+
 #[derive(Debug, Clone)]
 enum JsonTemplate {
-    Template(String),
+    Template(Tpl),
     Literal(serde_json::Value),
     Array(Vec<JsonTemplate>),
     Object(Vec<(String, JsonTemplate)>),
 }
 
-/// Hooks a profile adds to its template environment (e.g. number filters).
-pub type EnvSetup<'a> = &'a dyn Fn(&mut Environment<'static>);
+/// The branch's number rules, for the `e164`/`national`/… filters.
+#[derive(Debug)]
+struct RulesObject(NumberRules);
+
+impl minijinja::value::Object for RulesObject {}
+
+/// The variable under which a branch's number rules reach the filters.
+const RULES_VAR: &str = "__number_rules";
 
 impl RequestTemplate {
     /// From an IQX line (already parsed).
@@ -227,22 +245,21 @@ impl RequestTemplate {
         RequestTemplate { kind: Kind::Iqx(line) }
     }
 
-    /// Compiles the full form. `field` prefixes error fields (e.g. `dial`).
+    /// Compiles the full form into `env`. `field` prefixes error fields (e.g. `dial`).
     pub fn compile(
+        env: &mut Templates,
         field: &str,
         spec: HttpSpec,
         vars: &BTreeMap<String, serde_json::Value>,
-        setup: EnvSetup<'_>,
+        number: &NumberRules,
     ) -> Result<Self, Vec<CompileError>> {
         let mut errors = Vec::new();
         let err = |errors: &mut Vec<CompileError>, f: &str, m: String| {
             errors.push(CompileError { field: format!("{field}.{f}"), message: m })
         };
-        let mut env = new_env();
-        setup(&mut env);
 
         for name in vars.keys() {
-            if RESERVED.contains(&name.as_str()) {
+            if RESERVED.contains(&name.as_str()) || name == RULES_VAR {
                 errors.push(CompileError {
                     field: format!("vars.{name}"),
                     message: format!("`{name}` is a value the gateway provides; choose another name"),
@@ -264,11 +281,9 @@ impl RequestTemplate {
         }
 
         let (base, rest) = split_url(&spec.url);
-        let base_name = format!("{field}.url");
-        let rest_name = format!("{field}.url#encoded");
-        if let Err(e) = env.add_template_owned(base_name.clone(), base.to_string()) {
-            err(&mut errors, "url", template_error(&e));
-        } else if let Ok(t) = env.get_template(&base_name) {
+        let url_field = format!("{field}.url");
+        let url_base = add(env, &url_field, base, false, &mut errors);
+        if let Ok(t) = env.get_template(&url_base.name) {
             let used = t.undeclared_variables(false);
             if let Some(v) = REQUEST_VALUES.iter().find(|v| used.contains(**v)) {
                 err(
@@ -280,25 +295,11 @@ impl RequestTemplate {
                 );
             }
         }
-        let url_rest = if rest.is_empty() {
-            None
-        } else {
-            if let Err(e) = env.add_template_owned(rest_name.clone(), rest.to_string()) {
-                err(&mut errors, "url", template_error(&e));
-            }
-            Some(rest_name)
-        };
-
-        let add = |env: &mut Environment<'static>, name: String, src: &str, errors: &mut Vec<CompileError>| {
-            if let Err(e) = env.add_template_owned(name.clone(), src.to_string()) {
-                errors.push(CompileError { field: name.clone(), message: template_error(&e) });
-            }
-            name
-        };
+        let url_rest = (!rest.is_empty()).then(|| add(env, &url_field, rest, true, &mut errors));
         let form = spec
             .form
             .iter()
-            .map(|(k, v)| (k.clone(), add(&mut env, format!("{field}.form.{k}"), v, &mut errors)))
+            .map(|(k, v)| (k.clone(), add(env, &format!("{field}.form.{k}"), v, false, &mut errors)))
             .collect();
         let headers = spec
             .headers
@@ -310,17 +311,19 @@ impl RequestTemplate {
                         message: format!("{k:?} is not a valid header name"),
                     });
                 }
-                (k.clone(), add(&mut env, format!("{field}.headers.{k}"), v, &mut errors))
+                (k.clone(), add(env, &format!("{field}.headers.{k}"), v, false, &mut errors))
             })
             .collect();
-        let json = spec.json.as_ref().map(|j| json_template(&mut env, &format!("{field}.json"), j, &mut errors));
+        let json = spec.json.as_ref().map(|j| json_template(env, &format!("{field}.json"), j, &mut errors));
 
+        let mut vars: BTreeMap<String, Value> =
+            vars.iter().map(|(k, v)| (k.clone(), Value::from(minijinja::value::Serde(v)))).collect();
+        vars.insert(RULES_VAR.into(), Value::from_object(RulesObject(number.clone())));
         let template = RequestTemplate {
             kind: Kind::Jinja(Box::new(Jinja {
-                env: Arc::new(env),
-                vars: vars.iter().map(|(k, v)| (k.clone(), Value::from(minijinja::value::Serde(v)))).collect(),
+                vars,
                 method,
-                url_base: base_name,
+                url_base,
                 url_rest,
                 form,
                 json,
@@ -330,7 +333,7 @@ impl RequestTemplate {
         };
         if errors.is_empty() {
             // A profile that loads can render: try it once with sample values.
-            if let Err(e) = template.render(&DialValues::sample("sample")) {
+            if let Err(e) = template.render(env, &DialValues::sample("sample")) {
                 errors.push(CompileError { field: e.field.unwrap_or_else(|| field.to_string()), message: e.message });
             }
         }
@@ -338,10 +341,10 @@ impl RequestTemplate {
     }
 
     /// Renders one dial. Values must already be validated (see [`crate::number`]).
-    pub fn render(&self, v: &DialValues) -> Result<Rendered, RenderError> {
+    pub fn render(&self, env: &Templates, v: &DialValues) -> Result<Rendered, RenderError> {
         match &self.kind {
             Kind::Iqx(line) => render_iqx(line, v),
-            Kind::Jinja(j) => j.render(v).map(Rendered::Http),
+            Kind::Jinja(j) => j.render(env, v).map(Rendered::Http),
         }
     }
 
@@ -390,15 +393,27 @@ fn fill_pieces(pieces: &[Piece], set: Option<&'static AsciiSet>, v: &DialValues)
     out
 }
 
+/// Adds `src` to the shared environment (once per distinct source and escaping).
+fn add(env: &mut Templates, field: &str, src: &str, encoded: bool, errors: &mut Vec<CompileError>) -> Tpl {
+    let name = format!("{}{src}", if encoded { ENCODED } else { RAW });
+    if env.get_template(&name).is_err() {
+        if let Err(e) = env.add_template_owned(name.clone(), src.to_string()) {
+            errors.push(CompileError { field: field.to_string(), message: template_error(&e) });
+        }
+    }
+    Tpl { field: field.to_string(), name }
+}
+
+/// Name prefixes that pick the escaping (see [`new_env`]).
+const ENCODED: &str = "url-encoded#";
+const RAW: &str = "raw#";
+
 impl Jinja {
-    fn render(&self, v: &DialValues) -> Result<Request, RenderError> {
+    fn render(&self, env: &Templates, v: &DialValues) -> Result<Request, RenderError> {
         let ctx = self.context(v);
-        let one = |name: &str| -> Result<String, RenderError> {
-            let t = self.env.get_template(name).map_err(|e| RenderError::new(template_error(&e)))?;
-            t.render(&ctx).map_err(|e| RenderError {
-                field: Some(name.trim_end_matches("#encoded").to_string()),
-                message: template_error(&e),
-            })
+        let one = |t: &Tpl| -> Result<String, RenderError> {
+            let tmpl = env.get_template(&t.name).map_err(|e| RenderError::new(template_error(&e)))?;
+            tmpl.render(&ctx).map_err(|e| RenderError { field: Some(t.field.clone()), message: template_error(&e) })
         };
         let mut url = one(&self.url_base)?;
         if let Some(rest) = &self.url_rest {
@@ -466,7 +481,7 @@ impl Jinja {
 
 fn render_json(
     t: &JsonTemplate,
-    one: &dyn Fn(&str) -> Result<String, RenderError>,
+    one: &dyn Fn(&Tpl) -> Result<String, RenderError>,
 ) -> Result<serde_json::Value, RenderError> {
     Ok(match t {
         JsonTemplate::Template(name) => serde_json::Value::String(one(name)?),
@@ -484,18 +499,10 @@ fn render_json(
     })
 }
 
-fn json_template(
-    env: &mut Environment<'static>,
-    at: &str,
-    v: &serde_json::Value,
-    errors: &mut Vec<CompileError>,
-) -> JsonTemplate {
+fn json_template(env: &mut Templates, at: &str, v: &serde_json::Value, errors: &mut Vec<CompileError>) -> JsonTemplate {
     match v {
         serde_json::Value::String(s) if s.contains("{{") || s.contains("{%") => {
-            if let Err(e) = env.add_template_owned(at.to_string(), s.clone()) {
-                errors.push(CompileError { field: at.to_string(), message: template_error(&e) });
-            }
-            JsonTemplate::Template(at.to_string())
+            JsonTemplate::Template(add(env, at, s, false, errors))
         }
         serde_json::Value::Array(items) => JsonTemplate::Array(
             items.iter().enumerate().map(|(i, item)| json_template(env, &format!("{at}[{i}]"), item, errors)).collect(),
@@ -562,13 +569,31 @@ fn literal_positions(src: &str) -> Vec<usize> {
     out
 }
 
-fn new_env() -> Environment<'static> {
+/// A new shared template environment: strict undefined values, our URL
+/// escaping, `urlencode` that is never applied twice, and the number filters.
+pub fn new_env() -> Templates {
     let mut env = Environment::new();
     env.set_undefined_behavior(UndefinedBehavior::Strict);
-    // Our names are not file names: decide escaping by our own suffix only.
+    // Our names are not file names: decide escaping by our own prefix only.
     env.set_auto_escape_callback(|name| {
-        if name.ends_with("#encoded") { AutoEscape::Custom("url".into()) } else { AutoEscape::None }
+        if name.starts_with(ENCODED) { AutoEscape::Custom("url".into()) } else { AutoEscape::None }
     });
+    for (name, format) in [
+        ("e164", NumberFormat::E164),
+        ("national", NumberFormat::National),
+        ("international", NumberFormat::International),
+        ("digits", NumberFormat::Digits),
+    ] {
+        env.add_filter(name, move |state: &minijinja::State, v: String| {
+            let rules = state.lookup(RULES_VAR);
+            let rules = rules.as_ref().and_then(|r| r.downcast_object_ref::<RulesObject>()).map(|r| &r.0);
+            let fallback = NumberRules::default();
+            rules
+                .unwrap_or(&fallback)
+                .filter(&v, format)
+                .map_err(|m| minijinja::Error::new(minijinja::ErrorKind::InvalidOperation, m))
+        });
+    }
     env.set_formatter(|out, state, value| {
         if value.is_none() || value.is_undefined() {
             return Ok(());
@@ -612,12 +637,20 @@ mod tests {
         }
     }
 
-    fn jinja(url: &str) -> Result<RequestTemplate, Vec<CompileError>> {
+    fn jinja(url: &str) -> Result<(RequestTemplate, Templates), Vec<CompileError>> {
+        let mut env = new_env();
         let vars = BTreeMap::from([
             ("host".to_string(), serde_json::json!("pbx.example:8080")),
             ("token".into(), serde_json::json!("a&b")),
         ]);
-        RequestTemplate::compile("dial", HttpSpec { url: url.into(), ..Default::default() }, &vars, &|_| {})
+        RequestTemplate::compile(
+            &mut env,
+            "dial",
+            HttpSpec { url: url.into(), ..Default::default() },
+            &vars,
+            &NumberRules::default(),
+        )
+        .map(|t| (t, env))
     }
 
     fn url_of(r: Rendered) -> String {
@@ -644,15 +677,15 @@ mod tests {
 
     #[test]
     fn url_values_are_encoded_for_their_place() {
-        let t = jinja("http://{{ host }}/call/{{ extension }}?to={{ number }}&t={{ token }}").unwrap();
-        let got = url_of(t.render(&values("2/01", "+44 20&x=1#f")).unwrap());
+        let (t, env) = jinja("http://{{ host }}/call/{{ extension }}?to={{ number }}&t={{ token }}").unwrap();
+        let got = url_of(t.render(&env, &values("2/01", "+44 20&x=1#f")).unwrap());
         assert_eq!(got, "http://pbx.example:8080/call/2%2F01?to=%2B44%2020%26x%3D1%23f&t=a%26b");
     }
 
     #[test]
     fn safe_and_urlencode_are_not_encoded_twice() {
-        let t = jinja("http://h/?a={{ number | urlencode }}&b={{ 'x=1&y=2' | safe }}").unwrap();
-        assert_eq!(url_of(t.render(&values("1", "+1")).unwrap()), "http://h/?a=%2B1&b=x=1&y=2");
+        let (t, env) = jinja("http://h/?a={{ number | urlencode }}&b={{ 'x=1&y=2' | safe }}").unwrap();
+        assert_eq!(url_of(t.render(&env, &values("1", "+1")).unwrap()), "http://h/?a=%2B1&b=x=1&y=2");
     }
 
     #[test]
@@ -671,7 +704,9 @@ mod tests {
     #[test]
     fn iqx_post_renders_url_params_and_form_body() {
         let line = iqx::parse("{POST}http://h/api?func=make_call<&>from=^<&>to=#").unwrap();
-        let Rendered::Http(req) = RequestTemplate::iqx(line).render(&values("201", "+442079460000")).unwrap() else {
+        let Rendered::Http(req) =
+            RequestTemplate::iqx(line).render(&new_env(), &values("201", "+442079460000")).unwrap()
+        else {
             panic!()
         };
         assert_eq!(req.method, Method::Post);
@@ -682,14 +717,17 @@ mod tests {
     #[test]
     fn iqx_get_encodes_values_in_the_url() {
         let line = iqx::parse("http://h/api?from=^&to=#").unwrap();
-        let got = url_of(RequestTemplate::iqx(line).render(&values("201", "+44*1#")).unwrap());
+        let got = url_of(RequestTemplate::iqx(line).render(&new_env(), &values("201", "+44*1#")).unwrap());
         assert_eq!(got, "http://h/api?from=201&to=%2B44*1%23");
     }
 
     #[test]
     fn uri_keeps_plus_and_encodes_hash() {
         let line = iqx::parse("tel:#").unwrap();
-        assert_eq!(url_of(RequestTemplate::iqx(line).render(&values("1", "+4420#")).unwrap()), "tel:+4420%23");
+        assert_eq!(
+            url_of(RequestTemplate::iqx(line).render(&new_env(), &values("1", "+4420#")).unwrap()),
+            "tel:+4420%23"
+        );
     }
 
     #[test]
@@ -702,8 +740,9 @@ mod tests {
             auth: Some(Auth::Bearer("tok".into())),
             ..Default::default()
         };
-        let t = RequestTemplate::compile("dial", spec, &BTreeMap::new(), &|_| {}).unwrap();
-        let Rendered::Http(req) = t.render(&values("201", "+1\"2")).unwrap() else { panic!() };
+        let mut env = new_env();
+        let t = RequestTemplate::compile(&mut env, "dial", spec, &BTreeMap::new(), &NumberRules::default()).unwrap();
+        let Rendered::Http(req) = t.render(&env, &values("201", "+1\"2")).unwrap() else { panic!() };
         assert_eq!(req.method, Method::Post);
         let body: serde_json::Value = serde_json::from_str(req.body.as_deref().unwrap()).unwrap();
         assert_eq!(body, serde_json::json!({"from": "201", "to": "+1\"2", "n": 3}));
@@ -720,6 +759,7 @@ mod tests {
             form: vec![("a".into(), "1".into())],
             ..Default::default()
         };
-        assert!(RequestTemplate::compile("dial", spec, &BTreeMap::new(), &|_| {}).is_err());
+        let mut env = new_env();
+        assert!(RequestTemplate::compile(&mut env, "dial", spec, &BTreeMap::new(), &NumberRules::default()).is_err());
     }
 }

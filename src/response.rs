@@ -10,7 +10,8 @@
 //! the answer a bad response; nothing here panics or guesses.
 
 use std::collections::BTreeMap;
-use std::sync::OnceLock;
+use std::collections::HashMap;
+use std::sync::{Arc, OnceLock, RwLock};
 
 use minijinja::{Environment, UndefinedBehavior, Value};
 use serde::{Deserialize, Serialize};
@@ -128,8 +129,23 @@ impl Rules {
 }
 
 fn eval(expr: &str, ctx: &BTreeMap<String, Value>) -> Result<Value, String> {
-    let compiled = env().compile_expression(expr).map_err(|e| crate::render::template_error(&e))?;
-    compiled.eval(ctx).map_err(|e| crate::render::template_error(&e))
+    compiled(expr)?.eval(ctx).map_err(|e| crate::render::template_error(&e))
+}
+
+type Compiled = Arc<minijinja::Expression<'static, 'static>>;
+
+/// Expressions come from profiles, so there are few; each is compiled once.
+fn compiled(expr: &str) -> Result<Compiled, String> {
+    static CACHE: OnceLock<RwLock<HashMap<String, Compiled>>> = OnceLock::new();
+    let cache = CACHE.get_or_init(Default::default);
+    if let Some(c) = cache.read().ok().and_then(|m| m.get(expr).cloned()) {
+        return Ok(c);
+    }
+    let c = Arc::new(env().compile_expression_owned(expr.to_string()).map_err(|e| crate::render::template_error(&e))?);
+    if let Ok(mut m) = cache.write() {
+        m.insert(expr.to_string(), c.clone());
+    }
+    Ok(c)
 }
 
 fn http_failure(answer: &Answer) -> String {

@@ -84,8 +84,8 @@ pub fn redact_json(value: &mut serde_json::Value) {
 }
 
 /// A log writer that redacts each formatted line before it reaches stderr.
-/// `tracing-subscriber` formats an event completely and writes it in one call,
-/// so a secret is never split across two writes.
+/// `tracing-subscriber` formats an event completely and hands it over in one
+/// piece, so a secret is never split across two writes.
 pub struct RedactingWriter<W: Write>(pub W);
 
 impl<W: Write> Write for RedactingWriter<W> {
@@ -99,11 +99,6 @@ impl<W: Write> Write for RedactingWriter<W> {
     fn flush(&mut self) -> io::Result<()> {
         self.0.flush()
     }
-}
-
-/// `MakeWriter` for the tracing subscriber: stderr, redacted.
-pub fn log_writer() -> RedactingWriter<io::Stderr> {
-    RedactingWriter(io::stderr())
 }
 
 #[cfg(test)]

@@ -165,7 +165,9 @@ async fn handle(
         return axum::Json(shared.received.lock().map(|r| r.iter().cloned().collect::<Vec<_>>()).unwrap_or_default())
             .into_response();
     }
-    if shared.record && let Ok(mut r) = shared.received.lock() {
+    if shared.record
+        && let Ok(mut r) = shared.received.lock()
+    {
         if r.len() >= KEEP {
             r.pop_front();
         }

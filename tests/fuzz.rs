@@ -9,7 +9,10 @@ use webdial::render::{DialValues, Rendered, RequestTemplate};
 use webdial::response::{Answer, Format, Rules};
 
 fn config() -> ProptestConfig {
-    ProptestConfig { cases: std::env::var("PROPTEST_CASES").ok().and_then(|c| c.parse().ok()).unwrap_or(2000), ..ProptestConfig::default() }
+    ProptestConfig {
+        cases: std::env::var("PROPTEST_CASES").ok().and_then(|c| c.parse().ok()).unwrap_or(2000),
+        ..ProptestConfig::default()
+    }
 }
 
 /// Text biased towards the characters the parsers care about.
@@ -45,7 +48,8 @@ proptest! {
             let values = DialValues { branch: "b".into(), extension: ext, number: num.clone(), raw_number: num, ..Default::default() };
             let sample = DialValues::sample("b");
             let t = RequestTemplate::iqx(parsed);
-            if let (Ok(Rendered::Http(a)), Ok(Rendered::Http(b))) = (t.render(&values), t.render(&sample)) {
+            let env = webdial::render::new_env();
+            if let (Ok(Rendered::Http(a)), Ok(Rendered::Http(b))) = (t.render(&env, &values), t.render(&env, &sample)) {
                 prop_assert_eq!(a.url.host_str(), b.url.host_str());
                 prop_assert_eq!(a.url.port(), b.url.port());
                 prop_assert_eq!(a.url.scheme(), b.url.scheme());
