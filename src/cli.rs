@@ -233,7 +233,7 @@ async fn serve(config: &Path, listen: Option<SocketAddr>, demo: Option<SocketAdd
             return ExitCode::FAILURE;
         }
     };
-    let listener = match tokio::net::TcpListener::bind(addr).await {
+    let listener = match crate::api::bind(addr) {
         Ok(l) => l,
         Err(e) => {
             tracing::error!("cannot listen on {addr}: {e}");
@@ -254,7 +254,7 @@ async fn serve(config: &Path, listen: Option<SocketAddr>, demo: Option<SocketAdd
 }
 
 async fn standin(listen: SocketAddr, record: bool) -> ExitCode {
-    let bound = match tokio::net::TcpListener::bind(listen).await {
+    let bound = match crate::api::bind(listen) {
         Ok(l) => crate::standin::StandIn::start_with(l, record),
         Err(e) => Err(e),
     };

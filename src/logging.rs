@@ -16,7 +16,9 @@ pub fn init(default: &str) -> WorkerGuard {
     let (writer, guard) = NonBlockingBuilder::default()
         .lossy(false)
         .thread_name("webdial-log")
-        .finish(crate::secrets::RedactingWriter(std::io::stderr()));
+        // Buffered: the worker flushes after each batch it drains, so a burst
+        // of dials costs one write, not one per line.
+        .finish(crate::secrets::RedactingWriter(std::io::BufWriter::with_capacity(64 * 1024, std::io::stderr())));
     let _ = tracing_subscriber::fmt().with_env_filter(filter).with_writer(writer).with_ansi(false).try_init();
     guard
 }

@@ -125,7 +125,8 @@ impl StandIn {
 
     /// Binds `addr` (port 0 for any) and starts.
     pub async fn bind(addr: &str) -> std::io::Result<StandIn> {
-        StandIn::start(tokio::net::TcpListener::bind(addr).await?)
+        let addr: SocketAddr = addr.parse().map_err(|e| std::io::Error::new(std::io::ErrorKind::InvalidInput, e))?;
+        StandIn::start(crate::api::bind(addr)?)
     }
 
     /// `http://ADDR`
