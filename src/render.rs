@@ -192,8 +192,55 @@ pub struct RequestTemplate {
 
 #[derive(Debug, Clone)]
 enum Kind {
-    Iqx(iqx::Line),
+    Iqx(iqx::Line, Option<FixedBase>),
     Jinja(Box<Jinja>),
+}
+
+/// The scheme, host and port of a branch's URL, parsed once. Parsing a
+/// host (IDNA rules) is the costliest part of building a URL; a rendered URL
+/// that starts with this prefix only has its path, query and fragment parsed.
+#[derive(Debug, Clone)]
+struct FixedBase {
+    prefix: String,
+    url: url::Url,
+}
+
+impl FixedBase {
+    fn new(prefix: &str) -> Option<Self> {
+        let url = url::Url::parse(prefix).ok()?;
+        let bare = matches!(url.scheme(), "http" | "https")
+            && url.host().is_some()
+            && url.path() == "/"
+            && url.query().is_none()
+            && url.fragment().is_none()
+            && !prefix.ends_with('/');
+        bare.then(|| FixedBase { prefix: prefix.to_string(), url })
+    }
+}
+
+/// Parses a rendered URL, reusing the branch's parsed base when it applies.
+fn build_url(base: Option<&FixedBase>, full: &str) -> Result<url::Url, RenderError> {
+    let rest = base.and_then(|b| full.strip_prefix(b.prefix.as_str()).map(|rest| (b, rest)));
+    match rest {
+        Some((b, rest)) if rest.is_empty() || rest.starts_with(['/', '?', '#']) => {
+            let mut url = b.url.clone();
+            let (before, fragment) = match rest.split_once('#') {
+                Some((a, f)) => (a, Some(f)),
+                None => (rest, None),
+            };
+            let (path, query) = match before.split_once('?') {
+                Some((p, q)) => (p, Some(q)),
+                None => (before, None),
+            };
+            if !path.is_empty() {
+                url.set_path(path);
+            }
+            url.set_query(query);
+            url.set_fragment(fragment);
+            Ok(url)
+        }
+        _ => parse_url(full),
+    }
 }
 
 /// A full-form action. Its templates live in the [`Templates`] shared by
@@ -203,6 +250,8 @@ enum Kind {
 struct Jinja {
     vars: BTreeMap<String, Value>,
     method: Method,
+    /// Set after compiling, when the target part depends on `vars` only.
+    fixed_base: Option<FixedBase>,
     url_base: Tpl,
     url_rest: Option<Tpl>,
     form: Vec<(String, Tpl)>,
@@ -242,7 +291,14 @@ const RULES_VAR: &str = "__number_rules";
 impl RequestTemplate {
     /// From an IQX line (already parsed).
     pub fn iqx(line: iqx::Line) -> Self {
-        RequestTemplate { kind: Kind::Iqx(line) }
+        let base = match &line {
+            iqx::Line::Http { url, .. } => match url.first() {
+                Some(Piece::Lit(first)) => FixedBase::new(split_url(first).0),
+                _ => None,
+            },
+            iqx::Line::Uri(_) => None,
+        };
+        RequestTemplate { kind: Kind::Iqx(line, base) }
     }
 
     /// Compiles the full form into `env`. `field` prefixes error fields (e.g. `dial`).
@@ -283,8 +339,10 @@ impl RequestTemplate {
         let (base, rest) = split_url(&spec.url);
         let url_field = format!("{field}.url");
         let url_base = add(env, &url_field, base, false, &mut errors);
+        let mut base_is_fixed = false;
         if let Ok(t) = env.get_template(&url_base.name) {
             let used = t.undeclared_variables(false);
+            base_is_fixed = !used.contains("now") && !used.contains("branch");
             if let Some(v) = REQUEST_VALUES.iter().find(|v| used.contains(**v)) {
                 err(
                     &mut errors,
@@ -323,6 +381,7 @@ impl RequestTemplate {
             kind: Kind::Jinja(Box::new(Jinja {
                 vars,
                 method,
+                fixed_base: None,
                 url_base,
                 url_rest,
                 form,
@@ -331,11 +390,20 @@ impl RequestTemplate {
                 auth: spec.auth,
             })),
         };
+        let mut template = template;
         if errors.is_empty() {
             // A profile that loads can render: try it once with sample values.
             if let Err(e) = template.render(env, &DialValues::sample("sample")) {
                 errors.push(CompileError { field: e.field.unwrap_or_else(|| field.to_string()), message: e.message });
             }
+        }
+        if let (true, true, Kind::Jinja(j)) = (errors.is_empty(), base_is_fixed, &mut template.kind) {
+            let ctx = j.context(&DialValues::sample("sample"));
+            j.fixed_base = env
+                .get_template(&j.url_base.name)
+                .ok()
+                .and_then(|t| t.render(&ctx).ok())
+                .and_then(|b| FixedBase::new(&b));
         }
         if errors.is_empty() { Ok(template) } else { Err(errors) }
     }
@@ -343,23 +411,23 @@ impl RequestTemplate {
     /// Renders one dial. Values must already be validated (see [`crate::number`]).
     pub fn render(&self, env: &Templates, v: &DialValues) -> Result<Rendered, RenderError> {
         match &self.kind {
-            Kind::Iqx(line) => render_iqx(line, v),
+            Kind::Iqx(line, base) => render_iqx(line, base.as_ref(), v),
             Kind::Jinja(j) => j.render(env, v).map(Rendered::Http),
         }
     }
 
     /// True for client-side URI templates, which never send anything.
     pub fn is_uri(&self) -> bool {
-        matches!(self.kind, Kind::Iqx(iqx::Line::Uri(_)))
+        matches!(self.kind, Kind::Iqx(iqx::Line::Uri(_), _))
     }
 }
 
-fn render_iqx(line: &iqx::Line, v: &DialValues) -> Result<Rendered, RenderError> {
+fn render_iqx(line: &iqx::Line, base: Option<&FixedBase>, v: &DialValues) -> Result<Rendered, RenderError> {
     let fill = |pieces: &[Piece], set: Option<&'static AsciiSet>| fill_pieces(pieces, set, v);
     match line {
         iqx::Line::Uri(pieces) => Ok(Rendered::Uri(fill(pieces, Some(URI_VALUE)))),
         iqx::Line::Http { method, url, post } => {
-            let url = parse_url(&fill(url, Some(COMPONENT)))?;
+            let url = build_url(base, &fill(url, Some(COMPONENT)))?;
             let (headers, body) = if *method == Method::Get {
                 (Vec::new(), None)
             } else {
@@ -419,7 +487,7 @@ impl Jinja {
         if let Some(rest) = &self.url_rest {
             url.push_str(&one(rest)?);
         }
-        let url = parse_url(&url)?;
+        let url = build_url(self.fixed_base.as_ref(), &url)?;
 
         let mut headers = Vec::with_capacity(self.headers.len() + 2);
         let mut body = None;
@@ -661,6 +729,18 @@ mod tests {
     }
 
     #[test]
+    fn a_parsed_base_builds_the_same_url_as_a_full_parse() {
+        let base = FixedBase::new("http://PBX.example:8080").unwrap();
+        for rest in ["", "/", "/a/b?x=1&y=%2B2#f", "?only=query", "#frag", "/p/../q/./r?", "/sp ace?q=a b|c"] {
+            let full = format!("http://PBX.example:8080{rest}");
+            assert_eq!(build_url(Some(&base), &full).unwrap(), url::Url::parse(&full).unwrap(), "{rest:?}");
+        }
+        // Another prefix falls back to the full parse.
+        assert_eq!(build_url(Some(&base), "http://other/x").unwrap().as_str(), "http://other/x");
+        assert!(FixedBase::new("http://h/path").is_none());
+    }
+
+    #[test]
     fn split_url_table() {
         let cases = [
             ("http://{{ host }}/p?x={{ number }}", ("http://{{ host }}", "/p?x={{ number }}")),
@@ -680,6 +760,14 @@ mod tests {
         let (t, env) = jinja("http://{{ host }}/call/{{ extension }}?to={{ number }}&t={{ token }}").unwrap();
         let got = url_of(t.render(&env, &values("2/01", "+44 20&x=1#f")).unwrap());
         assert_eq!(got, "http://pbx.example:8080/call/2%2F01?to=%2B44%2020%26x%3D1%23f&t=a%26b");
+    }
+
+    #[test]
+    fn a_target_from_vars_only_is_parsed_once_at_load() {
+        let (t, _) = jinja("http://{{ host }}/call/{{ extension }}").unwrap();
+        assert!(
+            matches!(&t.kind, Kind::Jinja(j) if j.fixed_base.as_ref().is_some_and(|b| b.prefix == "http://pbx.example:8080"))
+        );
     }
 
     #[test]

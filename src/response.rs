@@ -94,13 +94,13 @@ impl Rules {
         let (format, body) = parse_body(self.format, answer)?;
         let bad = |message: String| BadResponse { message, format, body: body.clone() };
 
+        // The body is converted once; its top-level keys share that value.
+        let whole = Value::from(minijinja::value::Serde(&body));
         let mut ctx: BTreeMap<String, Value> = match &body {
-            Json::Object(map) => {
-                map.iter().map(|(k, v)| (k.clone(), Value::from(minijinja::value::Serde(v)))).collect()
-            }
+            Json::Object(map) => map.keys().filter_map(|k| whole.get_attr(k).ok().map(|v| (k.clone(), v))).collect(),
             _ => BTreeMap::new(),
         };
-        ctx.insert("body".into(), Value::from(minijinja::value::Serde(&body)));
+        ctx.insert("body".into(), whole);
         ctx.insert("raw".into(), Value::from(answer.body.as_str()));
         ctx.insert("http_status".into(), Value::from(answer.http_status));
 
