@@ -15,6 +15,8 @@ pub fn init(default: &str) -> WorkerGuard {
     let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(default));
     let (writer, guard) = NonBlockingBuilder::default()
         .lossy(false)
+        // The default queue (128k lines) is 4 MB resident from the start.
+        .buffered_lines_limit(4096)
         .thread_name("webdial-log")
         // Buffered: the worker flushes after each batch it drains, so a burst
         // of dials costs one write, not one per line.

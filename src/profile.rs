@@ -36,7 +36,9 @@ pub struct Profile {
     pub branch: String,
     pub name: Option<String>,
     pub file: PathBuf,
-    pub actions: BTreeMap<String, Action>,
+    /// A few actions at most: a list is smaller than a map (a map node of
+    /// eleven inline actions cost 3 KB per branch).
+    pub actions: Vec<(String, Action)>,
     pub number: NumberRules,
     /// Dials to this branch's PBX at once; `None` = unlimited.
     pub in_flight: Option<Arc<tokio::sync::Semaphore>>,
@@ -65,7 +67,7 @@ pub struct Action {
 
 impl Profile {
     pub fn action(&self, name: &str) -> Option<&Action> {
-        self.actions.get(name)
+        self.actions.iter().find(|(n, _)| n == name).map(|(_, a)| a)
     }
 }
 
@@ -478,7 +480,7 @@ type CompileErrors = Vec<(yaml::Path, String)>;
 /// The parts of a profile `compile` produces.
 struct Compiled {
     name: Option<String>,
-    actions: BTreeMap<String, Action>,
+    actions: Vec<(String, Action)>,
     number: NumberRules,
     max_in_flight: Option<usize>,
     tls: Tls,
@@ -505,12 +507,12 @@ fn compile(
     };
     check_timeout(timeout, "timeout", &mut errors);
     let vars = raw.vars.unwrap_or_default();
-    let mut actions = BTreeMap::new();
+    let mut actions = Vec::new();
     match raw.dial {
         None => errors.push((yaml::Path::root(), "no `dial`: a branch profile needs a dial line or request".into())),
         Some(action) => {
             if let Some(a) = compile_action(templates, "dial", action, &vars, timeout, &number, &mut errors) {
-                actions.insert("dial".to_string(), a);
+                actions.push(("dial".to_string(), a));
             }
         }
     }

@@ -14,7 +14,8 @@
 //! are checked for CR/LF. minijinja's own auto-escaping (picked from the
 //! template name's extension) is replaced by this contract.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
+use std::sync::Arc;
 
 use base64::Engine as _;
 use minijinja::{AutoEscape, Environment, UndefinedBehavior, Value};
@@ -263,13 +264,42 @@ struct Jinja {
 /// A template: where it is in the profile (for errors) and its name in the environment.
 #[derive(Debug, Clone)]
 struct Tpl {
-    field: String,
-    name: String,
+    field: Arc<str>,
+    name: Arc<str>,
 }
 
 /// The template environment shared by all branches: templates are named
 /// by how they escape and their source, so identical ones are compiled once.
-pub type Templates = Environment<'static>;
+/// Names and fields are interned: 1,000 branches on one preset hold one copy.
+#[derive(Debug)]
+pub struct Templates {
+    env: Environment<'static>,
+    interned: HashMap<String, Arc<str>>,
+}
+
+impl Templates {
+    fn intern(&mut self, s: &str) -> Arc<str> {
+        if let Some(a) = self.interned.get(s) {
+            return a.clone();
+        }
+        let a: Arc<str> = Arc::from(s);
+        self.interned.insert(s.to_string(), a.clone());
+        a
+    }
+}
+
+impl std::ops::Deref for Templates {
+    type Target = Environment<'static>;
+    fn deref(&self) -> &Self::Target {
+        &self.env
+    }
+}
+
+impl std::ops::DerefMut for Templates {
+    fn deref_mut(&mut self) -> &mut Self::Target {
+        &mut self.env
+    }
+}
 
 #[derive(Debug, Clone)]
 enum JsonTemplate {
@@ -463,13 +493,13 @@ fn fill_pieces(pieces: &[Piece], set: Option<&'static AsciiSet>, v: &DialValues)
 
 /// Adds `src` to the shared environment (once per distinct source and escaping).
 fn add(env: &mut Templates, field: &str, src: &str, encoded: bool, errors: &mut Vec<CompileError>) -> Tpl {
-    let name = format!("{}{src}", if encoded { ENCODED } else { RAW });
+    let name = env.intern(&format!("{}{src}", if encoded { ENCODED } else { RAW }));
     if env.get_template(&name).is_err() {
-        if let Err(e) = env.add_template_owned(name.clone(), src.to_string()) {
+        if let Err(e) = env.add_template_owned(name.to_string(), src.to_string()) {
             errors.push(CompileError { field: field.to_string(), message: template_error(&e) });
         }
     }
-    Tpl { field: field.to_string(), name }
+    Tpl { field: env.intern(field), name }
 }
 
 /// Name prefixes that pick the escaping (see [`new_env`]).
@@ -481,7 +511,7 @@ impl Jinja {
         let ctx = self.context(v);
         let one = |t: &Tpl| -> Result<String, RenderError> {
             let tmpl = env.get_template(&t.name).map_err(|e| RenderError::new(template_error(&e)))?;
-            tmpl.render(&ctx).map_err(|e| RenderError { field: Some(t.field.clone()), message: template_error(&e) })
+            tmpl.render(&ctx).map_err(|e| RenderError { field: Some(t.field.to_string()), message: template_error(&e) })
         };
         let mut url = one(&self.url_base)?;
         if let Some(rest) = &self.url_rest {
@@ -676,7 +706,7 @@ pub fn new_env() -> Templates {
     });
     // Already encoded: mark safe so the url formatter does not encode twice.
     env.add_filter("urlencode", |v: String| Value::from_safe_string(encode_component(&v)));
-    env
+    Templates { env, interned: HashMap::new() }
 }
 
 /// A minijinja error as one line, without our internal template names.
@@ -768,6 +798,22 @@ mod tests {
         assert!(
             matches!(&t.kind, Kind::Jinja(j) if j.fixed_base.as_ref().is_some_and(|b| b.prefix == "http://pbx.example:8080"))
         );
+    }
+
+    #[test]
+    fn a_file_extension_in_the_url_does_not_pick_html_escaping() {
+        let mut env = new_env();
+        let spec = HttpSpec {
+            url: "http://h/dial.html?ref={{ external_id }}".into(),
+            form: vec![("note.html".into(), "{{ external_id }}".into())],
+            ..Default::default()
+        };
+        let t =
+            RequestTemplate::compile(&mut env, "dial.json", spec, &BTreeMap::new(), &NumberRules::default()).unwrap();
+        let v = DialValues { external_id: Some("a<b>&\"c".into()), ..values("1", "2") };
+        let Rendered::Http(req) = t.render(&env, &v).unwrap() else { panic!() };
+        assert_eq!(req.url.as_str(), "http://h/dial.html?ref=a%3Cb%3E%26%22c");
+        assert_eq!(req.body.as_deref(), Some("note.html=a%3Cb%3E%26%22c"));
     }
 
     #[test]

@@ -219,12 +219,13 @@ async fn idempotency_key_returns_the_first_answer() {
 async fn max_in_flight_turns_excess_dials_away_with_429() {
     let profile = format!("{VOISPEED}max_in_flight: 1\n");
     let app = Arc::new(spawn(&[("m", &profile)]).await);
-    app.pbx.set_behaviour(Behaviour::Delay(Duration::from_millis(1500)));
+    // The first dial holds the only slot for 3 s; the second waits its 1 s and is turned away.
+    app.pbx.set_behaviour(Behaviour::Delay(Duration::from_millis(3000)));
     let first = {
         let app = app.clone();
         tokio::spawn(async move { app.post(json!({"branch": "m", "extension": "35", "number": "187"})).await })
     };
-    tokio::time::sleep(Duration::from_millis(200)).await;
+    tokio::time::sleep(Duration::from_millis(500)).await;
     let (code, body) = app.post(json!({"branch": "m", "extension": "36", "number": "188"})).await;
     assert_eq!((code, body["status"].as_str()), (429, Some("rate_limited")), "{body}");
     assert_eq!(first.await.unwrap().0, 200);
