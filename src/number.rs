@@ -75,50 +75,6 @@ pub fn restore_plus(raw: &str) -> std::borrow::Cow<'_, str> {
     }
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn input_table() {
-        let ok: &[(&str, &str)] = &[
-            ("+44 20 7946 0000", "+442079460000"),
-            ("(020) 7946-0000", "02079460000"),
-            ("020.7946/0000", "02079460000"),
-            ("  201  ", "201"),
-            ("*72#", "*72#"),
-            ("+1 (555) 010-9999", "+15550109999"),
-        ];
-        for (input, want) in ok {
-            assert_eq!(DialString::parse(input).map(|d| d.0), Ok(want.to_string()), "{input}");
-        }
-        let bad: &[(&str, InputError)] = &[
-            ("", InputError::Empty),
-            ("  ", InputError::Empty),
-            ("+", InputError::Empty),
-            ("0207x", InputError::BadChar('x')),
-            ("201&to=999", InputError::BadChar('&')),
-            ("1=2", InputError::BadChar('=')),
-            ("12%34", InputError::BadChar('%')),
-            ("44+20", InputError::MisplacedPlus),
-            ("++44", InputError::MisplacedPlus),
-            ("1\r\n2", InputError::BadChar('\r')),
-            (&"1".repeat(33), InputError::TooLong),
-        ];
-        for (input, want) in bad {
-            assert_eq!(DialString::parse(input).as_ref().err(), Some(want), "{input:?}");
-        }
-    }
-
-    #[test]
-    fn a_leading_space_before_digits_was_a_plus() {
-        assert_eq!(restore_plus(" 442079460000"), "+442079460000");
-        assert_eq!(restore_plus("442079460000"), "442079460000");
-        assert_eq!(restore_plus(" (020)"), " (020)");
-        assert_eq!(restore_plus("+44"), "+44");
-    }
-}
-
 // ---- number rules (per branch) ----------------------------------------------
 
 use phonenumber::country;
@@ -327,5 +283,49 @@ mod rule_tests {
         assert_eq!(rules.filter("020 7946 0000", NumberFormat::E164).as_deref(), Ok("+442079460000"));
         assert_eq!(rules.filter("+442079460000", NumberFormat::National).as_deref(), Ok("02079460000"));
         assert!(rules.filter("abc", NumberFormat::E164).is_err());
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn input_table() {
+        let ok: &[(&str, &str)] = &[
+            ("+44 20 7946 0000", "+442079460000"),
+            ("(020) 7946-0000", "02079460000"),
+            ("020.7946/0000", "02079460000"),
+            ("  201  ", "201"),
+            ("*72#", "*72#"),
+            ("+1 (555) 010-9999", "+15550109999"),
+        ];
+        for (input, want) in ok {
+            assert_eq!(DialString::parse(input).map(|d| d.0), Ok(want.to_string()), "{input}");
+        }
+        let bad: &[(&str, InputError)] = &[
+            ("", InputError::Empty),
+            ("  ", InputError::Empty),
+            ("+", InputError::Empty),
+            ("0207x", InputError::BadChar('x')),
+            ("201&to=999", InputError::BadChar('&')),
+            ("1=2", InputError::BadChar('=')),
+            ("12%34", InputError::BadChar('%')),
+            ("44+20", InputError::MisplacedPlus),
+            ("++44", InputError::MisplacedPlus),
+            ("1\r\n2", InputError::BadChar('\r')),
+            (&"1".repeat(33), InputError::TooLong),
+        ];
+        for (input, want) in bad {
+            assert_eq!(DialString::parse(input).as_ref().err(), Some(want), "{input:?}");
+        }
+    }
+
+    #[test]
+    fn a_leading_space_before_digits_was_a_plus() {
+        assert_eq!(restore_plus(" 442079460000"), "+442079460000");
+        assert_eq!(restore_plus("442079460000"), "442079460000");
+        assert_eq!(restore_plus(" (020)"), " (020)");
+        assert_eq!(restore_plus("+44"), "+44");
     }
 }

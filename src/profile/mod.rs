@@ -13,14 +13,17 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 
-use serde::Deserialize;
-
 use crate::diagnostic::Diagnostic;
 use crate::iqx;
 use crate::number::{self, NumberFormat, NumberRules};
 use crate::render::{self, Auth, HttpSpec, RequestTemplate, Templates};
-use crate::response::{self, Format};
+use crate::response;
 use crate::yaml;
+
+mod raw;
+
+pub use raw::RawDuration;
+use raw::{RawAction, RawAuth, RawNumber, RawProfile, RawTls};
 
 /// Default time to wait for a PBX's answer.
 pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(10);
@@ -109,160 +112,6 @@ impl Profiles {
     }
     pub fn insert(&mut self, profile: Profile) {
         self.map.insert(profile.branch.clone(), Arc::new(profile));
-    }
-}
-
-// ---- the file format -------------------------------------------------------
-
-#[derive(Debug, Default, Deserialize)]
-#[serde(deny_unknown_fields)]
-struct RawProfile {
-    name: Option<String>,
-    extends: Option<String>,
-    vars: Option<BTreeMap<String, serde_json::Value>>,
-    timeout: Option<RawDuration>,
-    dial: Option<RawAction>,
-    number: Option<RawNumber>,
-    max_in_flight: Option<usize>,
-    tls: Option<RawTls>,
-}
-
-#[derive(Debug, Default, Deserialize)]
-#[serde(deny_unknown_fields)]
-struct RawNumber {
-    country: Option<String>,
-    format: Option<NumberFormat>,
-    outside_line: Option<Scalar>,
-    internal: Option<String>,
-    allow: Option<Vec<String>>,
-    deny: Option<Vec<String>>,
-}
-
-#[derive(Debug, Default, Deserialize)]
-#[serde(deny_unknown_fields)]
-struct RawTls {
-    verify: Option<bool>,
-    ca: Option<String>,
-}
-
-#[derive(Debug)]
-enum RawAction {
-    Line(String),
-    Full(Box<RawHttp>),
-}
-
-impl<'de> Deserialize<'de> for RawAction {
-    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        struct V;
-        impl<'de> serde::de::Visitor<'de> for V {
-            type Value = RawAction;
-            fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-                f.write_str("an IQX dial line (a string) or a request (method, url, form, json, headers, auth, timeout, response)")
-            }
-            fn visit_str<E: serde::de::Error>(self, s: &str) -> Result<RawAction, E> {
-                Ok(RawAction::Line(s.to_string()))
-            }
-            fn visit_map<A: serde::de::MapAccess<'de>>(self, map: A) -> Result<RawAction, A::Error> {
-                RawHttp::deserialize(serde::de::value::MapAccessDeserializer::new(map))
-                    .map(|h| RawAction::Full(Box::new(h)))
-            }
-        }
-        d.deserialize_any(V)
-    }
-}
-
-#[derive(Debug, Default, Deserialize)]
-#[serde(deny_unknown_fields)]
-struct RawHttp {
-    method: Option<String>,
-    url: Option<String>,
-    form: Option<OrderedMap>,
-    json: Option<serde_json::Value>,
-    headers: Option<OrderedMap>,
-    auth: Option<RawAuth>,
-    timeout: Option<RawDuration>,
-    response: Option<RawResponse>,
-}
-
-/// `auth: {basic: {user, password}}`, `{bearer: token}` or `{digest: {user, password}}`: exactly one.
-#[derive(Debug, Default, Deserialize)]
-#[serde(deny_unknown_fields)]
-struct RawAuth {
-    basic: Option<RawUserPassword>,
-    bearer: Option<String>,
-    digest: Option<RawUserPassword>,
-}
-
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-struct RawUserPassword {
-    user: String,
-    password: String,
-}
-
-#[derive(Debug, Default, Deserialize)]
-#[serde(deny_unknown_fields)]
-struct RawResponse {
-    format: Option<Format>,
-    ok: Option<String>,
-    call_id: Option<String>,
-    message: Option<String>,
-}
-
-/// `10s`, `1500ms`, `2m`, or a plain number of seconds.
-#[derive(Debug, Clone, Deserialize)]
-#[serde(untagged)]
-pub enum RawDuration {
-    Seconds(u64),
-    Text(String),
-}
-
-impl RawDuration {
-    pub fn parse(&self) -> Result<Duration, String> {
-        match self {
-            RawDuration::Seconds(s) => Ok(Duration::from_secs(*s)),
-            RawDuration::Text(t) => humantime::parse_duration(t.trim())
-                .map_err(|e| format!("{t:?} is not a duration (like 10s or 1500ms): {e}")),
-        }
-    }
-}
-
-/// A string-to-string mapping that keeps the file's order (form fields are sent in it).
-#[derive(Debug, Default, Clone)]
-struct OrderedMap(Vec<(String, String)>);
-
-impl<'de> Deserialize<'de> for OrderedMap {
-    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        struct V;
-        impl<'de> serde::de::Visitor<'de> for V {
-            type Value = OrderedMap;
-            fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-                f.write_str("a mapping of names to text")
-            }
-            fn visit_map<A: serde::de::MapAccess<'de>>(self, mut map: A) -> Result<OrderedMap, A::Error> {
-                let mut out = Vec::new();
-                while let Some((k, v)) = map.next_entry::<String, Scalar>()? {
-                    out.push((k, v.0));
-                }
-                Ok(OrderedMap(out))
-            }
-        }
-        d.deserialize_map(V)
-    }
-}
-
-/// A scalar read as text (`org: 12` is the text "12").
-#[derive(Debug, Default, Clone)]
-struct Scalar(String);
-
-impl<'de> Deserialize<'de> for Scalar {
-    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        match serde_json::Value::deserialize(d)? {
-            serde_json::Value::String(s) => Ok(Scalar(s)),
-            serde_json::Value::Number(n) => Ok(Scalar(n.to_string())),
-            serde_json::Value::Bool(b) => Ok(Scalar(b.to_string())),
-            other => Err(serde::de::Error::custom(format!("expected text, found {other}"))),
-        }
     }
 }
 

@@ -1,0 +1,163 @@
+//! The profile file format as written: every key a profile may hold, with
+//! serde's `deny_unknown_fields` so a typo is a located load error. Nothing
+//! here is validated beyond its type; `profile` compiles these.
+
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+use serde::Deserialize;
+
+use crate::number::NumberFormat;
+use crate::response::Format;
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct RawProfile {
+    pub(crate) name: Option<String>,
+    pub(crate) extends: Option<String>,
+    pub(crate) vars: Option<BTreeMap<String, serde_json::Value>>,
+    pub(crate) timeout: Option<RawDuration>,
+    pub(crate) dial: Option<RawAction>,
+    pub(crate) number: Option<RawNumber>,
+    pub(crate) max_in_flight: Option<usize>,
+    pub(crate) tls: Option<RawTls>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct RawNumber {
+    pub(crate) country: Option<String>,
+    pub(crate) format: Option<NumberFormat>,
+    pub(crate) outside_line: Option<Scalar>,
+    pub(crate) internal: Option<String>,
+    pub(crate) allow: Option<Vec<String>>,
+    pub(crate) deny: Option<Vec<String>>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct RawTls {
+    pub(crate) verify: Option<bool>,
+    pub(crate) ca: Option<String>,
+}
+
+#[derive(Debug)]
+pub(crate) enum RawAction {
+    Line(String),
+    Full(Box<RawHttp>),
+}
+
+impl<'de> Deserialize<'de> for RawAction {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V;
+        impl<'de> serde::de::Visitor<'de> for V {
+            type Value = RawAction;
+            fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str("an IQX dial line (a string) or a request (method, url, form, json, headers, auth, timeout, response)")
+            }
+            fn visit_str<E: serde::de::Error>(self, s: &str) -> Result<RawAction, E> {
+                Ok(RawAction::Line(s.to_string()))
+            }
+            fn visit_map<A: serde::de::MapAccess<'de>>(self, map: A) -> Result<RawAction, A::Error> {
+                RawHttp::deserialize(serde::de::value::MapAccessDeserializer::new(map))
+                    .map(|h| RawAction::Full(Box::new(h)))
+            }
+        }
+        d.deserialize_any(V)
+    }
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct RawHttp {
+    pub(crate) method: Option<String>,
+    pub(crate) url: Option<String>,
+    pub(crate) form: Option<OrderedMap>,
+    pub(crate) json: Option<serde_json::Value>,
+    pub(crate) headers: Option<OrderedMap>,
+    pub(crate) auth: Option<RawAuth>,
+    pub(crate) timeout: Option<RawDuration>,
+    pub(crate) response: Option<RawResponse>,
+}
+
+/// `auth: {basic: {user, password}}`, `{bearer: token}` or `{digest: {user, password}}`: exactly one.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct RawAuth {
+    pub(crate) basic: Option<RawUserPassword>,
+    pub(crate) bearer: Option<String>,
+    pub(crate) digest: Option<RawUserPassword>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct RawUserPassword {
+    pub(crate) user: String,
+    pub(crate) password: String,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct RawResponse {
+    pub(crate) format: Option<Format>,
+    pub(crate) ok: Option<String>,
+    pub(crate) call_id: Option<String>,
+    pub(crate) message: Option<String>,
+}
+
+/// `10s`, `1500ms`, `2m`, or a plain number of seconds.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(untagged)]
+pub enum RawDuration {
+    Seconds(u64),
+    Text(String),
+}
+
+impl RawDuration {
+    pub fn parse(&self) -> Result<Duration, String> {
+        match self {
+            RawDuration::Seconds(s) => Ok(Duration::from_secs(*s)),
+            RawDuration::Text(t) => humantime::parse_duration(t.trim())
+                .map_err(|e| format!("{t:?} is not a duration (like 10s or 1500ms): {e}")),
+        }
+    }
+}
+
+/// A string-to-string mapping that keeps the file's order (form fields are sent in it).
+#[derive(Debug, Default, Clone)]
+pub(crate) struct OrderedMap(pub(crate) Vec<(String, String)>);
+
+impl<'de> Deserialize<'de> for OrderedMap {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V;
+        impl<'de> serde::de::Visitor<'de> for V {
+            type Value = OrderedMap;
+            fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str("a mapping of names to text")
+            }
+            fn visit_map<A: serde::de::MapAccess<'de>>(self, mut map: A) -> Result<OrderedMap, A::Error> {
+                let mut out = Vec::new();
+                while let Some((k, v)) = map.next_entry::<String, Scalar>()? {
+                    out.push((k, v.0));
+                }
+                Ok(OrderedMap(out))
+            }
+        }
+        d.deserialize_map(V)
+    }
+}
+
+/// A scalar read as text (`org: 12` is the text "12").
+#[derive(Debug, Default, Clone)]
+pub(crate) struct Scalar(pub(crate) String);
+
+impl<'de> Deserialize<'de> for Scalar {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        match serde_json::Value::deserialize(d)? {
+            serde_json::Value::String(s) => Ok(Scalar(s)),
+            serde_json::Value::Number(n) => Ok(Scalar(n.to_string())),
+            serde_json::Value::Bool(b) => Ok(Scalar(b.to_string())),
+            other => Err(serde::de::Error::custom(format!("expected text, found {other}"))),
+        }
+    }
+}

@@ -1,0 +1,355 @@
+//! The full form of an action: minijinja templates per field, compiled into
+//! one environment shared by all branches. Pure.
+
+use std::collections::{BTreeMap, HashMap};
+use std::sync::Arc;
+
+use base64::Engine as _;
+use minijinja::{AutoEscape, Environment, UndefinedBehavior, Value};
+
+use super::urls::{FixedBase, build_url, encode_component, split_url};
+use super::{
+    Auth, CompileError, DialValues, HttpSpec, REQUEST_VALUES, RESERVED, RenderError, Request, form_content_type,
+};
+use crate::iqx::Method;
+use crate::number::{NumberFormat, NumberRules};
+
+/// A full-form action. Its templates live in the [`Templates`] shared by
+/// every branch (1,000 branches on one preset compile its templates once);
+/// what is the branch's own is its variables.
+#[derive(Debug, Clone)]
+pub(super) struct Jinja {
+    vars: BTreeMap<String, Value>,
+    method: Method,
+    /// Set after compiling, when the target part depends on `vars` only.
+    pub(super) fixed_base: Option<FixedBase>,
+    url_base: Tpl,
+    url_rest: Option<Tpl>,
+    form: Vec<(String, Tpl)>,
+    json: Option<JsonTemplate>,
+    headers: Vec<(String, Tpl)>,
+    auth: Option<Auth>,
+}
+
+/// A template: where it is in the profile (for errors) and its name in the environment.
+#[derive(Debug, Clone)]
+pub(super) struct Tpl {
+    field: Arc<str>,
+    name: Arc<str>,
+}
+
+/// The template environment shared by all branches: templates are named
+/// by how they escape and their source, so identical ones are compiled once.
+/// Names and fields are interned: 1,000 branches on one preset hold one copy.
+#[derive(Debug)]
+pub struct Templates {
+    env: Environment<'static>,
+    interned: HashMap<String, Arc<str>>,
+}
+
+impl Templates {
+    fn intern(&mut self, s: &str) -> Arc<str> {
+        if let Some(a) = self.interned.get(s) {
+            return a.clone();
+        }
+        let a: Arc<str> = Arc::from(s);
+        self.interned.insert(s.to_string(), a.clone());
+        a
+    }
+}
+
+impl std::ops::Deref for Templates {
+    type Target = Environment<'static>;
+    fn deref(&self) -> &Self::Target {
+        &self.env
+    }
+}
+
+impl std::ops::DerefMut for Templates {
+    fn deref_mut(&mut self) -> &mut Self::Target {
+        &mut self.env
+    }
+}
+
+#[derive(Debug, Clone)]
+enum JsonTemplate {
+    Template(Tpl),
+    Literal(serde_json::Value),
+    Array(Vec<JsonTemplate>),
+    Object(Vec<(String, JsonTemplate)>),
+}
+
+/// The branch's number rules, for the `e164`/`national`/… filters.
+#[derive(Debug)]
+struct RulesObject(NumberRules);
+
+impl minijinja::value::Object for RulesObject {}
+
+/// The variable under which a branch's number rules reach the filters.
+const RULES_VAR: &str = "__number_rules";
+
+/// Compiles the full form into `env`; see [`RequestTemplate::compile`].
+pub(super) fn compile(
+    env: &mut Templates,
+    field: &str,
+    spec: HttpSpec,
+    vars: &BTreeMap<String, serde_json::Value>,
+    number: &NumberRules,
+) -> Result<Jinja, Vec<CompileError>> {
+    let mut errors = Vec::new();
+    let err = |errors: &mut Vec<CompileError>, f: &str, m: String| {
+        errors.push(CompileError { field: format!("{field}.{f}"), message: m })
+    };
+
+    for name in vars.keys() {
+        if RESERVED.contains(&name.as_str()) || name == RULES_VAR {
+            errors.push(CompileError {
+                field: format!("vars.{name}"),
+                message: format!("`{name}` is a value the gateway provides; choose another name"),
+            });
+        }
+    }
+
+    let method = match (spec.method, spec.form.is_empty() && spec.json.is_none()) {
+        (Some(Method::Get), false) => {
+            err(&mut errors, "method", "a GET request has no body: remove `form`/`json` or use POST".into());
+            Method::Get
+        }
+        (Some(m), _) => m,
+        (None, true) => Method::Get,
+        (None, false) => Method::Post,
+    };
+    if !spec.form.is_empty() && spec.json.is_some() {
+        err(&mut errors, "json", "`form` and `json` are both given: a request has one body".into());
+    }
+
+    let (base, rest) = split_url(&spec.url);
+    let url_field = format!("{field}.url");
+    let url_base = add(env, &url_field, base, false, &mut errors);
+    let mut base_is_fixed = false;
+    if let Ok(t) = env.get_template(&url_base.name) {
+        let used = t.undeclared_variables(false);
+        base_is_fixed = !used.contains("now") && !used.contains("branch");
+        if let Some(v) = REQUEST_VALUES.iter().find(|v| used.contains(**v)) {
+            err(
+                &mut errors,
+                "url",
+                format!(
+                    "`{v}` is used in the scheme/host/port part of the url: request values never choose where a dial is sent"
+                ),
+            );
+        }
+    }
+    let url_rest = (!rest.is_empty()).then(|| add(env, &url_field, rest, true, &mut errors));
+    let form = spec
+        .form
+        .iter()
+        .map(|(k, v)| (k.clone(), add(env, &format!("{field}.form.{k}"), v, false, &mut errors)))
+        .collect();
+    let headers = spec
+        .headers
+        .iter()
+        .map(|(k, v)| {
+            if reqwest::header::HeaderName::from_bytes(k.as_bytes()).is_err() {
+                errors.push(CompileError {
+                    field: format!("{field}.headers.{k}"),
+                    message: format!("{k:?} is not a valid header name"),
+                });
+            }
+            (k.clone(), add(env, &format!("{field}.headers.{k}"), v, false, &mut errors))
+        })
+        .collect();
+    let json = spec.json.as_ref().map(|j| json_template(env, &format!("{field}.json"), j, &mut errors));
+
+    let mut vars: BTreeMap<String, Value> =
+        vars.iter().map(|(k, v)| (k.clone(), Value::from(minijinja::value::Serde(v)))).collect();
+    vars.insert(RULES_VAR.into(), Value::from_object(RulesObject(number.clone())));
+    let mut j = Jinja { vars, method, fixed_base: None, url_base, url_rest, form, json, headers, auth: spec.auth };
+    if errors.is_empty() {
+        // A profile that loads can render: try it once with sample values.
+        if let Err(e) = j.render(env, &DialValues::sample("sample")) {
+            errors.push(CompileError { field: e.field.unwrap_or_else(|| field.to_string()), message: e.message });
+        }
+    }
+    if errors.is_empty() && base_is_fixed {
+        let ctx = j.context(&DialValues::sample("sample"));
+        j.fixed_base =
+            env.get_template(&j.url_base.name).ok().and_then(|t| t.render(&ctx).ok()).and_then(|b| FixedBase::new(&b));
+    }
+    if errors.is_empty() { Ok(j) } else { Err(errors) }
+}
+
+/// Adds `src` to the shared environment (once per distinct source and escaping).
+fn add(env: &mut Templates, field: &str, src: &str, encoded: bool, errors: &mut Vec<CompileError>) -> Tpl {
+    let name = env.intern(&format!("{}{src}", if encoded { ENCODED } else { RAW }));
+    if env.get_template(&name).is_err() {
+        if let Err(e) = env.add_template_owned(name.to_string(), src.to_string()) {
+            errors.push(CompileError { field: field.to_string(), message: template_error(&e) });
+        }
+    }
+    Tpl { field: env.intern(field), name }
+}
+
+/// Name prefixes that pick the escaping (see [`new_env`]).
+const ENCODED: &str = "url-encoded#";
+const RAW: &str = "raw#";
+
+impl Jinja {
+    pub(super) fn render(&self, env: &Templates, v: &DialValues) -> Result<Request, RenderError> {
+        let ctx = self.context(v);
+        let one = |t: &Tpl| -> Result<String, RenderError> {
+            let tmpl = env.get_template(&t.name).map_err(|e| RenderError::new(template_error(&e)))?;
+            tmpl.render(&ctx).map_err(|e| RenderError { field: Some(t.field.to_string()), message: template_error(&e) })
+        };
+        let mut url = one(&self.url_base)?;
+        if let Some(rest) = &self.url_rest {
+            url.push_str(&one(rest)?);
+        }
+        let url = build_url(self.fixed_base.as_ref(), &url)?;
+
+        let mut headers = Vec::with_capacity(self.headers.len() + 2);
+        let mut body = None;
+        if !self.form.is_empty() {
+            let mut form = form_urlencoded::Serializer::new(String::new());
+            for (k, t) in &self.form {
+                // A field that renders empty is left out (optional fields such as SetCID).
+                let value = one(t)?;
+                if !value.is_empty() {
+                    form.append_pair(k, &value);
+                }
+            }
+            body = Some(form.finish());
+            headers.push(form_content_type());
+        } else if let Some(json) = &self.json {
+            let value = render_json(json, &one)?;
+            body = Some(value.to_string());
+            headers.push(("content-type".into(), "application/json".into()));
+        }
+        for (k, t) in &self.headers {
+            let value = one(t)?;
+            if reqwest::header::HeaderValue::from_str(&value).is_err() {
+                return Err(RenderError::new(format!("header {k} would contain a line break or control character")));
+            }
+            headers.retain(|(h, _)| !h.eq_ignore_ascii_case(k));
+            headers.push((k.to_ascii_lowercase(), value));
+        }
+        match &self.auth {
+            Some(Auth::Basic { user, password }) => {
+                let token = base64::engine::general_purpose::STANDARD.encode(format!("{user}:{password}"));
+                headers.push(("authorization".into(), format!("Basic {token}")));
+            }
+            Some(Auth::Bearer(token)) => headers.push(("authorization".into(), format!("Bearer {token}"))),
+            Some(Auth::Digest { .. }) | None => {}
+        }
+        let digest = match &self.auth {
+            Some(Auth::Digest { user, password }) => Some((user.clone(), password.clone())),
+            _ => None,
+        };
+        Ok(Request { method: self.method, url, headers, body, digest })
+    }
+
+    fn context(&self, v: &DialValues) -> BTreeMap<String, Value> {
+        let mut ctx = self.vars.clone();
+        let opt = |o: &Option<String>| o.as_deref().map(Value::from).unwrap_or(Value::from(()));
+        ctx.insert("extension".into(), Value::from(v.extension.as_str()));
+        ctx.insert("number".into(), Value::from(v.number.as_str()));
+        ctx.insert("raw_number".into(), Value::from(v.raw_number.as_str()));
+        ctx.insert("branch".into(), Value::from(v.branch.as_str()));
+        ctx.insert("caller_id".into(), opt(&v.caller_id));
+        ctx.insert("external_id".into(), opt(&v.external_id));
+        ctx.insert(
+            "now".into(),
+            Value::from(humantime::format_rfc3339_seconds(std::time::SystemTime::now()).to_string()),
+        );
+        ctx
+    }
+}
+
+fn render_json(
+    t: &JsonTemplate,
+    one: &dyn Fn(&Tpl) -> Result<String, RenderError>,
+) -> Result<serde_json::Value, RenderError> {
+    Ok(match t {
+        JsonTemplate::Template(name) => serde_json::Value::String(one(name)?),
+        JsonTemplate::Literal(v) => v.clone(),
+        JsonTemplate::Array(items) => {
+            serde_json::Value::Array(items.iter().map(|i| render_json(i, one)).collect::<Result<_, _>>()?)
+        }
+        JsonTemplate::Object(fields) => {
+            let mut map = serde_json::Map::new();
+            for (k, v) in fields {
+                map.insert(k.clone(), render_json(v, one)?);
+            }
+            serde_json::Value::Object(map)
+        }
+    })
+}
+
+fn json_template(env: &mut Templates, at: &str, v: &serde_json::Value, errors: &mut Vec<CompileError>) -> JsonTemplate {
+    match v {
+        serde_json::Value::String(s) if s.contains("{{") || s.contains("{%") => {
+            JsonTemplate::Template(add(env, at, s, false, errors))
+        }
+        serde_json::Value::Array(items) => JsonTemplate::Array(
+            items.iter().enumerate().map(|(i, item)| json_template(env, &format!("{at}[{i}]"), item, errors)).collect(),
+        ),
+        serde_json::Value::Object(map) => JsonTemplate::Object(
+            map.iter().map(|(k, item)| (k.clone(), json_template(env, &format!("{at}.{k}"), item, errors))).collect(),
+        ),
+        other => JsonTemplate::Literal(other.clone()),
+    }
+}
+
+/// A new shared template environment: strict undefined values, our URL
+/// escaping, `urlencode` that is never applied twice, and the number filters.
+pub fn new_env() -> Templates {
+    let mut env = Environment::new();
+    env.set_undefined_behavior(UndefinedBehavior::Strict);
+    // Our names are not file names: decide escaping by our own prefix only.
+    env.set_auto_escape_callback(|name| {
+        if name.starts_with(ENCODED) { AutoEscape::Custom("url".into()) } else { AutoEscape::None }
+    });
+    for (name, format) in [
+        ("e164", NumberFormat::E164),
+        ("national", NumberFormat::National),
+        ("international", NumberFormat::International),
+        ("digits", NumberFormat::Digits),
+    ] {
+        env.add_filter(name, move |state: &minijinja::State, v: String| {
+            let rules = state.lookup(RULES_VAR);
+            let rules = rules.as_ref().and_then(|r| r.downcast_object_ref::<RulesObject>()).map(|r| &r.0);
+            let fallback = NumberRules::default();
+            rules
+                .unwrap_or(&fallback)
+                .filter(&v, format)
+                .map_err(|m| minijinja::Error::new(minijinja::ErrorKind::InvalidOperation, m))
+        });
+    }
+    env.set_formatter(|out, state, value| {
+        if value.is_none() || value.is_undefined() {
+            return Ok(());
+        }
+        let text = match value.as_str() {
+            Some(s) => std::borrow::Cow::Borrowed(s),
+            None => std::borrow::Cow::Owned(value.to_string()),
+        };
+        let encode = matches!(state.auto_escape(), AutoEscape::Custom(n) if n == "url") && !value.is_safe();
+        let written = if encode { out.write_str(&encode_component(&text)) } else { out.write_str(&text) };
+        written.map_err(|_| minijinja::Error::new(minijinja::ErrorKind::WriteFailure, "write failed"))
+    });
+    // Already encoded: mark safe so the url formatter does not encode twice.
+    env.add_filter("urlencode", |v: String| Value::from_safe_string(encode_component(&v)));
+    Templates { env, interned: HashMap::new() }
+}
+
+/// A minijinja error as one line, without our internal template names.
+pub fn template_error(e: &minijinja::Error) -> String {
+    let mut msg = match e.detail() {
+        Some(d) => format!("{}: {d}", e.kind()),
+        None => e.kind().to_string(),
+    };
+    if let Some(line) = e.line().filter(|l| *l > 1) {
+        msg.push_str(&format!(" (template line {line})"));
+    }
+    msg
+}

@@ -1,0 +1,412 @@
+//! Turns a branch's request template and one dial's values into the exact
+//! request that will be sent. Pure: no I/O, no clock except `now`.
+//!
+//! Two template forms compile to one [`RequestTemplate`]: the IQX one-liner
+//! ([`crate::iqx`]) and the full form (minijinja templates per field).
+//!
+//! The encoding contract: every value inserted into a URL is percent-encoded
+//! as a URL component (`+` → `%2B`, `&` → `%26`, `/` → `%2F`), so a value can
+//! never add a parameter, a path segment or a fragment. The scheme, host and
+//! port (everything before the first `/`, `?` or `#` after `://`) are the
+//! admin's: that part may only use profile `vars`, never a request value,
+//! and is inserted as written. `{{ x | safe }}` opts a trusted value out of
+//! encoding. Form and JSON bodies are encoded by their serializers, headers
+//! are checked for CR/LF. minijinja's own auto-escaping (picked from the
+//! template name's extension) is replaced by this contract.
+
+use std::collections::BTreeMap;
+
+use percent_encoding::{AsciiSet, utf8_percent_encode};
+use serde::Serialize;
+
+use crate::iqx::{self, Method, Piece};
+
+mod jinja;
+mod urls;
+
+use crate::number::NumberRules;
+use crate::secrets;
+pub use jinja::{Templates, new_env, template_error};
+use urls::{COMPONENT, FixedBase, URI_VALUE, build_url};
+pub use urls::{encode_component, split_url};
+
+/// Names a template may use that come from the caller's request. They may
+/// never appear in the scheme/host/port part of a URL.
+pub const REQUEST_VALUES: &[&str] = &["extension", "number", "raw_number", "caller_id", "external_id"];
+
+/// Names the gateway provides; `vars` may not reuse them.
+pub const RESERVED: &[&str] = &["extension", "number", "raw_number", "caller_id", "external_id", "branch", "now"];
+
+/// One dial's values, already validated by the caller.
+#[derive(Debug, Clone, Default)]
+pub struct DialValues {
+    pub branch: String,
+    pub extension: String,
+    /// After the branch's number rules.
+    pub number: String,
+    /// As received.
+    pub raw_number: String,
+    pub caller_id: Option<String>,
+    pub external_id: Option<String>,
+}
+
+impl DialValues {
+    /// Plausible values used to try every template once at load time.
+    pub fn sample(branch: &str) -> Self {
+        DialValues {
+            branch: branch.to_string(),
+            extension: "201".into(),
+            number: "+442079460000".into(),
+            raw_number: "+44 20 7946 0000".into(),
+            caller_id: Some("+442079460001".into()),
+            external_id: Some("sample-1".into()),
+        }
+    }
+}
+
+/// What a rendered action is.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Rendered {
+    Http(Request),
+    /// A URI for the caller's own softphone: nothing is sent.
+    Uri(String),
+}
+
+/// The exact request to send.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Request {
+    pub method: Method,
+    pub url: url::Url,
+    pub headers: Vec<(String, String)>,
+    pub body: Option<String>,
+    /// Credentials for an HTTP digest challenge (user, password).
+    pub digest: Option<(String, String)>,
+}
+
+/// How a request is shown to people (dry run, `render`): secrets as `***`,
+/// credentials in `Authorization` always masked.
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct ShownRequest {
+    pub method: &'static str,
+    pub url: String,
+    pub headers: BTreeMap<String, String>,
+    pub body: Option<String>,
+}
+
+impl Request {
+    pub fn shown(&self) -> ShownRequest {
+        let headers = self
+            .headers
+            .iter()
+            .map(|(k, v)| {
+                let v = if k.eq_ignore_ascii_case("authorization") {
+                    match v.split_once(' ') {
+                        Some((scheme, _)) => format!("{scheme} {}", secrets::MASK),
+                        None => secrets::MASK.to_string(),
+                    }
+                } else {
+                    secrets::redact(v).into_owned()
+                };
+                (k.clone(), v)
+            })
+            .collect();
+        ShownRequest {
+            method: self.method.as_str(),
+            url: secrets::redact(self.url.as_str()).into_owned(),
+            headers,
+            body: self.body.as_deref().map(|b| secrets::redact(b).into_owned()),
+        }
+    }
+}
+
+/// Why rendering failed for one dial (the template was fine at load).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{message}")]
+pub struct RenderError {
+    /// The profile field whose template failed (e.g. `dial.form.to`), if one did.
+    pub field: Option<String>,
+    pub message: String,
+}
+
+impl RenderError {
+    pub(crate) fn new(message: String) -> Self {
+        RenderError { field: None, message }
+    }
+}
+
+/// A problem found while compiling, with the profile field it belongs to
+/// (e.g. `dial.url`), so the loader can point at it in the file.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CompileError {
+    pub field: String,
+    pub message: String,
+}
+
+/// Authentication of the full form.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Auth {
+    Basic {
+        user: String,
+        password: String,
+    },
+    Bearer(String),
+    /// HTTP digest: answered by `dispatch` when the PBX challenges.
+    Digest {
+        user: String,
+        password: String,
+    },
+}
+
+/// The full form of an action, as read from a profile.
+#[derive(Debug, Clone, Default)]
+pub struct HttpSpec {
+    pub method: Option<Method>,
+    pub url: String,
+    pub form: Vec<(String, String)>,
+    pub json: Option<serde_json::Value>,
+    pub headers: Vec<(String, String)>,
+    pub auth: Option<Auth>,
+}
+
+/// A compiled action template: renders without parsing anything again.
+#[derive(Debug, Clone)]
+pub struct RequestTemplate {
+    kind: Kind,
+}
+
+#[derive(Debug, Clone)]
+enum Kind {
+    Iqx(iqx::Line, Option<FixedBase>),
+    Jinja(Box<jinja::Jinja>),
+}
+
+impl RequestTemplate {
+    /// Compiles the full form into `env`. `field` prefixes error fields (e.g. `dial`).
+    pub fn compile(
+        env: &mut Templates,
+        field: &str,
+        spec: HttpSpec,
+        vars: &BTreeMap<String, serde_json::Value>,
+        number: &NumberRules,
+    ) -> Result<Self, Vec<CompileError>> {
+        jinja::compile(env, field, spec, vars, number).map(|j| RequestTemplate { kind: Kind::Jinja(Box::new(j)) })
+    }
+
+    /// From an IQX line (already parsed).
+    pub fn iqx(line: iqx::Line) -> Self {
+        let base = match &line {
+            iqx::Line::Http { url, .. } => match url.first() {
+                Some(Piece::Lit(first)) => FixedBase::new(split_url(first).0),
+                _ => None,
+            },
+            iqx::Line::Uri(_) => None,
+        };
+        RequestTemplate { kind: Kind::Iqx(line, base) }
+    }
+
+    /// Renders one dial. Values must already be validated (see [`crate::number`]).
+    pub fn render(&self, env: &Templates, v: &DialValues) -> Result<Rendered, RenderError> {
+        match &self.kind {
+            Kind::Iqx(line, base) => render_iqx(line, base.as_ref(), v),
+            Kind::Jinja(j) => j.render(env, v).map(Rendered::Http),
+        }
+    }
+
+    /// True for client-side URI templates, which never send anything.
+    pub fn is_uri(&self) -> bool {
+        matches!(self.kind, Kind::Iqx(iqx::Line::Uri(_), _))
+    }
+}
+
+fn render_iqx(line: &iqx::Line, base: Option<&FixedBase>, v: &DialValues) -> Result<Rendered, RenderError> {
+    let fill = |pieces: &[Piece], set: Option<&'static AsciiSet>| fill_pieces(pieces, set, v);
+    match line {
+        iqx::Line::Uri(pieces) => Ok(Rendered::Uri(fill(pieces, Some(URI_VALUE)))),
+        iqx::Line::Http { method, url, post } => {
+            let url = build_url(base, &fill(url, Some(COMPONENT)))?;
+            let (headers, body) = if *method == Method::Get {
+                (Vec::new(), None)
+            } else {
+                let mut form = form_urlencoded::Serializer::new(String::new());
+                for (name, value) in post {
+                    form.append_pair(name, &fill(value, None));
+                }
+                (vec![form_content_type()], Some(form.finish()))
+            };
+            Ok(Rendered::Http(Request { method: *method, url, headers, body, digest: None }))
+        }
+    }
+}
+
+fn fill_pieces(pieces: &[Piece], set: Option<&'static AsciiSet>, v: &DialValues) -> String {
+    let mut out = String::new();
+    for p in pieces {
+        let value = match p {
+            Piece::Lit(s) => {
+                out.push_str(s);
+                continue;
+            }
+            Piece::Extension => &v.extension,
+            Piece::Number => &v.number,
+        };
+        match set {
+            Some(set) => out.extend(utf8_percent_encode(value, set)),
+            None => out.push_str(value),
+        }
+    }
+    out
+}
+
+pub(crate) fn form_content_type() -> (String, String) {
+    ("content-type".into(), "application/x-www-form-urlencoded".into())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn values(ext: &str, number: &str) -> DialValues {
+        DialValues {
+            branch: "b".into(),
+            extension: ext.into(),
+            number: number.into(),
+            raw_number: number.into(),
+            ..Default::default()
+        }
+    }
+
+    fn jinja(url: &str) -> Result<(RequestTemplate, Templates), Vec<CompileError>> {
+        let mut env = new_env();
+        let vars = BTreeMap::from([
+            ("host".to_string(), serde_json::json!("pbx.example:8080")),
+            ("token".into(), serde_json::json!("a&b")),
+        ]);
+        RequestTemplate::compile(
+            &mut env,
+            "dial",
+            HttpSpec { url: url.into(), ..Default::default() },
+            &vars,
+            &NumberRules::default(),
+        )
+        .map(|t| (t, env))
+    }
+
+    fn url_of(r: Rendered) -> String {
+        match r {
+            Rendered::Http(req) => req.url.to_string(),
+            Rendered::Uri(u) => u,
+        }
+    }
+
+    #[test]
+    fn url_values_are_encoded_for_their_place() {
+        let (t, env) = jinja("http://{{ host }}/call/{{ extension }}?to={{ number }}&t={{ token }}").unwrap();
+        let got = url_of(t.render(&env, &values("2/01", "+44 20&x=1#f")).unwrap());
+        assert_eq!(got, "http://pbx.example:8080/call/2%2F01?to=%2B44%2020%26x%3D1%23f&t=a%26b");
+    }
+
+    #[test]
+    fn a_target_from_vars_only_is_parsed_once_at_load() {
+        let (t, _) = jinja("http://{{ host }}/call/{{ extension }}").unwrap();
+        assert!(
+            matches!(&t.kind, Kind::Jinja(j) if j.fixed_base.as_ref().is_some_and(|b| b.prefix == "http://pbx.example:8080"))
+        );
+    }
+
+    #[test]
+    fn a_file_extension_in_the_url_does_not_pick_html_escaping() {
+        let mut env = new_env();
+        let spec = HttpSpec {
+            url: "http://h/dial.html?ref={{ external_id }}".into(),
+            form: vec![("note.html".into(), "{{ external_id }}".into())],
+            ..Default::default()
+        };
+        let t =
+            RequestTemplate::compile(&mut env, "dial.json", spec, &BTreeMap::new(), &NumberRules::default()).unwrap();
+        let v = DialValues { external_id: Some("a<b>&\"c".into()), ..values("1", "2") };
+        let Rendered::Http(req) = t.render(&env, &v).unwrap() else { panic!() };
+        assert_eq!(req.url.as_str(), "http://h/dial.html?ref=a%3Cb%3E%26%22c");
+        assert_eq!(req.body.as_deref(), Some("note.html=a%3Cb%3E%26%22c"));
+    }
+
+    #[test]
+    fn safe_and_urlencode_are_not_encoded_twice() {
+        let (t, env) = jinja("http://h/?a={{ number | urlencode }}&b={{ 'x=1&y=2' | safe }}").unwrap();
+        assert_eq!(url_of(t.render(&env, &values("1", "+1")).unwrap()), "http://h/?a=%2B1&b=x=1&y=2");
+    }
+
+    #[test]
+    fn request_values_cannot_choose_the_target() {
+        let errs = jinja("http://{{ number }}.example.com/").unwrap_err();
+        assert!(errs[0].message.contains("never choose"), "{errs:?}");
+        assert!(jinja("{{ extension }}/x").is_err());
+    }
+
+    #[test]
+    fn undefined_variables_fail_at_load() {
+        let errs = jinja("http://h/?x={{ hots }}").unwrap_err();
+        assert!(errs[0].message.contains("undefined"), "{errs:?}");
+    }
+
+    #[test]
+    fn iqx_post_renders_url_params_and_form_body() {
+        let line = iqx::parse("{POST}http://h/api?func=make_call<&>from=^<&>to=#").unwrap();
+        let Rendered::Http(req) =
+            RequestTemplate::iqx(line).render(&new_env(), &values("201", "+442079460000")).unwrap()
+        else {
+            panic!()
+        };
+        assert_eq!(req.method, Method::Post);
+        assert_eq!(req.url.as_str(), "http://h/api?func=make_call");
+        assert_eq!(req.body.as_deref(), Some("from=201&to=%2B442079460000"));
+    }
+
+    #[test]
+    fn iqx_get_encodes_values_in_the_url() {
+        let line = iqx::parse("http://h/api?from=^&to=#").unwrap();
+        let got = url_of(RequestTemplate::iqx(line).render(&new_env(), &values("201", "+44*1#")).unwrap());
+        assert_eq!(got, "http://h/api?from=201&to=%2B44*1%23");
+    }
+
+    #[test]
+    fn uri_keeps_plus_and_encodes_hash() {
+        let line = iqx::parse("tel:#").unwrap();
+        assert_eq!(
+            url_of(RequestTemplate::iqx(line).render(&new_env(), &values("1", "+4420#")).unwrap()),
+            "tel:+4420%23"
+        );
+    }
+
+    #[test]
+    fn form_json_headers_and_auth() {
+        let spec = HttpSpec {
+            method: None,
+            url: "https://h/api".into(),
+            json: Some(serde_json::json!({"from": "{{ extension }}", "to": "{{ number }}", "n": 3})),
+            headers: vec![("X-Branch".into(), "{{ branch }}".into())],
+            auth: Some(Auth::Bearer("tok".into())),
+            ..Default::default()
+        };
+        let mut env = new_env();
+        let t = RequestTemplate::compile(&mut env, "dial", spec, &BTreeMap::new(), &NumberRules::default()).unwrap();
+        let Rendered::Http(req) = t.render(&env, &values("201", "+1\"2")).unwrap() else { panic!() };
+        assert_eq!(req.method, Method::Post);
+        let body: serde_json::Value = serde_json::from_str(req.body.as_deref().unwrap()).unwrap();
+        assert_eq!(body, serde_json::json!({"from": "201", "to": "+1\"2", "n": 3}));
+        assert!(req.headers.contains(&("x-branch".into(), "b".into())));
+        assert!(req.headers.contains(&("authorization".into(), "Bearer tok".into())));
+        assert_eq!(req.shown().headers["authorization"], "Bearer ***");
+    }
+
+    #[test]
+    fn get_with_a_body_is_a_load_error() {
+        let spec = HttpSpec {
+            method: Some(Method::Get),
+            url: "http://h/".into(),
+            form: vec![("a".into(), "1".into())],
+            ..Default::default()
+        };
+        let mut env = new_env();
+        assert!(RequestTemplate::compile(&mut env, "dial", spec, &BTreeMap::new(), &NumberRules::default()).is_err());
+    }
+}
