@@ -26,7 +26,7 @@ use std::time::Duration;
 
 use axum::Router;
 use axum::body::Bytes;
-use axum::extract::State;
+use axum::extract::{ConnectInfo, State};
 use axum::http::{HeaderMap, Method, StatusCode, Uri, header};
 use axum::response::{IntoResponse, Response};
 use serde::Serialize;
@@ -51,6 +51,8 @@ pub struct Received {
     pub authorization: Option<String>,
     /// The raw body.
     pub body: String,
+    /// The caller's address: the same one for requests over one kept-alive connection.
+    pub peer: SocketAddr,
 }
 
 impl Received {
@@ -116,6 +118,7 @@ impl StandIn {
         let shared = Arc::new(Shared { record, next_id: AtomicU64::new(15652770917203), ..Default::default() });
         let app = Router::new().fallback(handle).with_state(shared.clone());
         tokio::spawn(async move {
+            let app = app.into_make_service_with_connect_info::<SocketAddr>();
             if let Err(e) = axum::serve(listener, app).await {
                 tracing::error!("stand-in PBX stopped: {e}");
             }
@@ -148,6 +151,7 @@ impl StandIn {
 
 async fn handle(
     State(shared): State<Arc<Shared>>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
     method: Method,
     uri: Uri,
     headers: HeaderMap,
@@ -161,6 +165,7 @@ async fn handle(
         content_type: header(header::CONTENT_TYPE),
         authorization: header(header::AUTHORIZATION),
         body: String::from_utf8_lossy(&body).into_owned(),
+        peer,
     };
     if got.path == "/_standin/received" {
         return axum::Json(shared.received.lock().map(|r| r.iter().cloned().collect::<Vec<_>>()).unwrap_or_default())

@@ -82,3 +82,15 @@ async fn redirects_are_not_followed() {
     assert!(body["message"].as_str().unwrap().contains("redirects are not followed"));
     assert_eq!(app.received().len(), 1, "the redirect target is never asked");
 }
+
+#[tokio::test]
+async fn dials_to_one_pbx_reuse_one_connection() {
+    let app = spawn(&[("b", "dial: \"PBX/ivr/PbxAPI.aspx?func=make_call&from=^&to=#\"")]).await;
+    for n in 0..5 {
+        let (code, body) = app.post(json!({"branch": "b", "extension": "1", "number": format!("20{n}")})).await;
+        assert_eq!(code, 200, "{body}");
+    }
+    let peers: std::collections::HashSet<_> = app.received().iter().map(|r| r.peer).collect();
+    assert_eq!(app.received().len(), 5);
+    assert_eq!(peers.len(), 1, "five sequential dials over one kept-alive connection: {peers:?}");
+}
