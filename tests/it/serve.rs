@@ -110,3 +110,37 @@ fn serve_refuses_an_open_non_loopback_address_without_keys() {
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(err.contains("refusing to serve") && err.contains("--no-auth"), "{err}");
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn no_auth_serves_an_open_address_and_says_so_loudly() {
+    let dir = write_config("http://127.0.0.1:9", &[("b", "dial: \"tel:#\"\n")]);
+    let mut child = Command::new(env!("CARGO_BIN_EXE_webdial"))
+        .arg("--config")
+        .arg(dir.path().join("webdial.yaml"))
+        .args(["serve", "--listen", "0.0.0.0:0", "--no-auth"])
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let stderr = child.stderr.take().unwrap();
+    let _server = Server(child);
+    let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stderr).lines().take(1000) {
+            let Ok(line) = line else { break };
+            if tx.send(line).is_err() {
+                break;
+            }
+        }
+    });
+    let deadline = Instant::now() + Duration::from_secs(20);
+    let mut warned = false;
+    loop {
+        let line =
+            tokio::time::timeout_at(deadline.into(), rx.recv()).await.expect("server start").expect("server output");
+        warned |= line.contains("WARN") && line.contains("WITHOUT API keys");
+        if line.contains("webdial listening on") {
+            break;
+        }
+    }
+    assert!(warned, "--no-auth must be announced before serving");
+}
