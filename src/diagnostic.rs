@@ -33,19 +33,3 @@ impl fmt::Display for Diagnostic {
         write!(f, "{}:{}:{}: {}", self.file.display(), self.line.max(1), self.column.max(1), self.message)
     }
 }
-
-/// All problems found in one load. Displayed one per line.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-pub struct Diagnostics(pub Vec<Diagnostic>);
-
-impl fmt::Display for Diagnostics {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        for (i, d) in self.0.iter().enumerate() {
-            if i > 0 {
-                writeln!(f)?;
-            }
-            write!(f, "{d}")?;
-        }
-        Ok(())
-    }
-}

@@ -126,11 +126,6 @@ impl Gateway {
         &self.profiles
     }
 
-    /// True when API keys are configured.
-    pub fn has_keys(&self) -> bool {
-        !self.keys.is_empty()
-    }
-
     /// Runs one dial to completion and logs its audit line.
     pub async fn dial(&self, input: DialInput) -> DialResult {
         let started = Instant::now();

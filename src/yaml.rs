@@ -94,11 +94,6 @@ pub fn from_value<T: DeserializeOwned>(value: Value) -> Result<T, String> {
     serde_yaml::from_value(value).map_err(|e| yaml_error(e).message)
 }
 
-/// Converts a YAML value into JSON (for templates and JSON bodies).
-pub fn to_json(value: &Value) -> serde_json::Value {
-    serde_json::to_value(value).unwrap_or(serde_json::Value::Null)
-}
-
 /// Where `path` starts in `source`, as 1-based (line, column); `None` when
 /// the path is not in this document.
 pub fn locate(source: &str, path: &Path) -> Option<(usize, usize)> {

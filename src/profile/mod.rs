@@ -30,9 +30,6 @@ pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(10);
 /// The longest timeout a profile may set (Click2Call's own maximum ring time).
 pub const MAX_TIMEOUT: Duration = Duration::from_secs(300);
 
-/// The actions a profile may define. Only `dial` is served today.
-pub const ACTIONS: &[&str] = &["dial"];
-
 /// A loaded, compiled branch profile.
 #[derive(Debug)]
 pub struct Profile {
@@ -470,9 +467,6 @@ fn compile_action(
         }
     }
 }
-
-/// Re-exported for `check`-style callers that want one branch's compiled form.
-pub use render::DialValues;
 
 fn compile_number(raw: RawNumber, errors: &mut CompileErrors) -> NumberRules {
     let at = |f: &str| yaml::Path::parse("number").key(f);

@@ -211,11 +211,6 @@ impl RequestTemplate {
             Kind::Jinja(j) => j.render(env, v).map(Rendered::Http),
         }
     }
-
-    /// True for client-side URI templates, which never send anything.
-    pub fn is_uri(&self) -> bool {
-        matches!(self.kind, Kind::Iqx(iqx::Line::Uri(_), _))
-    }
 }
 
 fn render_iqx(line: &iqx::Line, base: Option<&FixedBase>, v: &DialValues) -> Result<Rendered, RenderError> {
