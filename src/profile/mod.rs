@@ -8,22 +8,22 @@
 //! maps merge key by key, the extending file wins). `${ENV}` values are read
 //! here and registered as secrets.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 
 use crate::diagnostic::Diagnostic;
-use crate::iqx;
-use crate::number::{self, NumberFormat, NumberRules};
-use crate::render::{self, Auth, HttpSpec, RequestTemplate, Templates};
+use crate::number::NumberRules;
+use crate::render::{self, RequestTemplate, Templates};
 use crate::response;
 use crate::yaml;
 
+mod compile;
 mod raw;
 
 pub use raw::RawDuration;
-use raw::{RawAction, RawAuth, RawNumber, RawProfile, RawTls};
+use raw::RawProfile;
 
 /// Default time to wait for a PBX's answer.
 pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(10);
@@ -215,7 +215,7 @@ impl<'a> Loader<'a> {
             let holder = chain.iter().find(|p| yaml::locate(&p.source, path).is_some()).unwrap_or(&chain[0]);
             holder.path.parent().map(Path::to_path_buf).unwrap_or_default()
         };
-        match compile(&mut self.templates, raw, &dir_of) {
+        match compile::compile(&mut self.templates, raw, &dir_of) {
             Ok(compiled) => Some(Profile {
                 branch,
                 name: compiled.name,
@@ -318,213 +318,5 @@ fn place(chain: &[Arc<Parsed>], path: &yaml::Path, message: String) -> Diagnosti
         if path.0.pop().is_none() {
             return Diagnostic::whole_file(&chain[0].path, message);
         }
-    }
-}
-
-type CompileErrors = Vec<(yaml::Path, String)>;
-
-/// The parts of a profile `compile` produces.
-struct Compiled {
-    name: Option<String>,
-    actions: Vec<(String, Action)>,
-    number: NumberRules,
-    max_in_flight: Option<usize>,
-    tls: Tls,
-}
-
-/// Turns a merged raw profile into actions; errors name their profile field.
-fn compile(
-    templates: &mut Templates,
-    raw: RawProfile,
-    dir_of: &dyn Fn(&yaml::Path) -> PathBuf,
-) -> Result<Compiled, CompileErrors> {
-    let mut errors: CompileErrors = Vec::new();
-    let number = compile_number(raw.number.unwrap_or_default(), &mut errors);
-    let tls = compile_tls(raw.tls.unwrap_or_default(), dir_of, &mut errors);
-    if raw.max_in_flight == Some(0) {
-        errors.push((yaml::Path::parse("max_in_flight"), "max_in_flight must be at least 1".into()));
-    }
-    let timeout = match raw.timeout.as_ref().map(RawDuration::parse).transpose() {
-        Ok(t) => t.unwrap_or(DEFAULT_TIMEOUT),
-        Err(e) => {
-            errors.push((yaml::Path::parse("timeout"), e));
-            DEFAULT_TIMEOUT
-        }
-    };
-    check_timeout(timeout, "timeout", &mut errors);
-    let vars = raw.vars.unwrap_or_default();
-    let mut actions = Vec::new();
-    match raw.dial {
-        None => errors.push((yaml::Path::root(), "no `dial`: a branch profile needs a dial line or request".into())),
-        Some(action) => {
-            if let Some(a) = compile_action(templates, "dial", action, &vars, timeout, &number, &mut errors) {
-                actions.push(("dial".to_string(), a));
-            }
-        }
-    }
-    if errors.is_empty() {
-        Ok(Compiled { name: raw.name, actions, number, max_in_flight: raw.max_in_flight, tls })
-    } else {
-        Err(errors)
-    }
-}
-
-fn check_timeout(t: Duration, field: &str, errors: &mut CompileErrors) {
-    if t.is_zero() || t > MAX_TIMEOUT {
-        errors.push((yaml::Path::parse(field), format!("timeout must be between 1ms and {}s", MAX_TIMEOUT.as_secs())));
-    }
-}
-
-fn compile_action(
-    templates: &mut Templates,
-    name: &str,
-    raw: RawAction,
-    vars: &BTreeMap<String, serde_json::Value>,
-    timeout: Duration,
-    number_rules: &NumberRules,
-    errors: &mut CompileErrors,
-) -> Option<Action> {
-    match raw {
-        RawAction::Line(line) => match iqx::parse(&line) {
-            Ok(parsed) => {
-                Some(Action { template: RequestTemplate::iqx(parsed), response: response::Rules::default(), timeout })
-            }
-            Err(e) => {
-                errors.push((yaml::Path::parse(name), format!("{e} (at character {} of the line)", e.offset() + 1)));
-                None
-            }
-        },
-        RawAction::Full(http) => {
-            let http = *http;
-            let field = |f: &str| yaml::Path::parse(&format!("{name}.{f}"));
-            let before = errors.len();
-            let method = match http.method.as_deref().map(str::to_ascii_uppercase).as_deref() {
-                None => None,
-                Some("GET") => Some(iqx::Method::Get),
-                Some("POST") => Some(iqx::Method::Post),
-                Some("PUT") => Some(iqx::Method::Put),
-                Some(other) => {
-                    errors.push((field("method"), format!("method {other:?} is not supported: use GET, POST or PUT")));
-                    None
-                }
-            };
-            let Some(url) = http.url else {
-                errors.push((yaml::Path::parse(name), "no `url`".into()));
-                return None;
-            };
-            let timeout = match http.timeout.as_ref().map(RawDuration::parse).transpose() {
-                Ok(t) => t.unwrap_or(timeout),
-                Err(e) => {
-                    errors.push((field("timeout"), e));
-                    timeout
-                }
-            };
-            check_timeout(timeout, &format!("{name}.timeout"), errors);
-            let raw_rules = http.response.unwrap_or_default();
-            let rules = response::Rules {
-                format: raw_rules.format.unwrap_or_default(),
-                ok: raw_rules.ok,
-                call_id: raw_rules.call_id,
-                message: raw_rules.message,
-            };
-            for (f, msg) in rules.check() {
-                errors.push((field(&format!("response.{f}")), msg));
-            }
-            let auth = match http.auth {
-                None => None,
-                Some(RawAuth { basic: Some(up), bearer: None, digest: None }) => {
-                    Some(Auth::Basic { user: up.user, password: up.password })
-                }
-                Some(RawAuth { basic: None, bearer: Some(t), digest: None }) => Some(Auth::Bearer(t)),
-                Some(RawAuth { basic: None, bearer: None, digest: Some(up) }) => {
-                    Some(Auth::Digest { user: up.user, password: up.password })
-                }
-                Some(_) => {
-                    errors.push((field("auth"), "give exactly one of basic, bearer, digest".into()));
-                    None
-                }
-            };
-            let spec = HttpSpec {
-                method,
-                url,
-                form: http.form.unwrap_or_default().0,
-                json: http.json,
-                headers: http.headers.unwrap_or_default().0,
-                auth,
-            };
-            if errors.len() > before {
-                return None;
-            }
-            match RequestTemplate::compile(templates, name, spec, vars, number_rules) {
-                Ok(template) => Some(Action { template, response: rules, timeout }),
-                Err(es) => {
-                    for e in es {
-                        errors.push((yaml::Path::parse(&e.field.replace('#', ".")), e.message));
-                    }
-                    None
-                }
-            }
-        }
-    }
-}
-
-fn compile_number(raw: RawNumber, errors: &mut CompileErrors) -> NumberRules {
-    let at = |f: &str| yaml::Path::parse("number").key(f);
-    let country =
-        raw.country.as_deref().and_then(|c| number::parse_country(c).map_err(|m| errors.push((at("country"), m))).ok());
-    let mut regex = |field: &str, i: Option<usize>, src: &str| {
-        let path = match i {
-            Some(i) => at(field).index(i),
-            None => at(field),
-        };
-        regex::Regex::new(src).map_err(|e| errors.push((path, format!("not a valid regex: {e}")))).ok()
-    };
-    let internal = raw.internal.as_deref().and_then(|r| regex("internal", None, r));
-    let allow: Vec<_> =
-        raw.allow.unwrap_or_default().iter().enumerate().filter_map(|(i, r)| regex("allow", Some(i), r)).collect();
-    let deny: Vec<_> =
-        raw.deny.unwrap_or_default().iter().enumerate().filter_map(|(i, r)| regex("deny", Some(i), r)).collect();
-    let format = raw.format.unwrap_or_default();
-    if raw.country.is_none() && (format != NumberFormat::Digits || !allow.is_empty() || !deny.is_empty()) {
-        errors.push((
-            yaml::Path::parse("number"),
-            "`format` and `allow`/`deny` need `country` (e.g. GB) to read numbers written without +".into(),
-        ));
-    }
-    let outside_line = raw.outside_line.map(|s| s.0).filter(|s| !s.is_empty());
-    if let Some(o) = &outside_line {
-        if !o.chars().all(|c| c.is_ascii_digit() || matches!(c, '*' | '#' | ',')) {
-            errors.push((at("outside_line"), format!("outside_line {o:?} may hold only digits, * # and ,")));
-        }
-    }
-    NumberRules { country, format, outside_line, internal, allow, deny }
-}
-
-fn compile_tls(raw: RawTls, dir_of: &dyn Fn(&yaml::Path) -> PathBuf, errors: &mut CompileErrors) -> Tls {
-    match (raw.verify, raw.ca) {
-        (Some(false), Some(_)) => {
-            errors
-                .push((yaml::Path::parse("tls"), "`verify: false` and `ca` contradict each other: choose one".into()));
-            Tls::Verify
-        }
-        (Some(false), None) => Tls::NoVerify,
-        (_, Some(ca)) => {
-            let at = yaml::Path::parse("tls.ca");
-            let path = dir_of(&at).join(&ca);
-            match std::fs::read(&path) {
-                Ok(pem) if reqwest::Certificate::from_pem_bundle(&pem).is_ok_and(|c| !c.is_empty()) => {
-                    Tls::Ca { path, pem }
-                }
-                Ok(_) => {
-                    errors.push((at, format!("{} holds no PEM certificate", path.display())));
-                    Tls::Verify
-                }
-                Err(e) => {
-                    errors.push((at, format!("cannot read {}: {e}", path.display())));
-                    Tls::Verify
-                }
-            }
-        }
-        _ => Tls::Verify,
     }
 }
