@@ -64,8 +64,7 @@ impl Dispatcher {
     /// The default client plus one per distinct TLS setting among `profiles`.
     pub fn for_profiles(profiles: &Profiles) -> Result<Self, String> {
         let mut d = Dispatcher::new()?;
-        for branch in profiles.branches() {
-            let Some(p) = profiles.get(branch) else { continue };
+        for p in profiles.iter() {
             if p.tls == Tls::Verify || d.by_tls.contains_key(&p.tls) {
                 continue;
             }
@@ -78,7 +77,7 @@ impl Dispatcher {
                 }
                 Tls::Verify => builder(),
             };
-            let client = b.build().map_err(|e| format!("cannot build the HTTP client for branch {branch}: {e}"))?;
+            let client = b.build().map_err(|e| format!("cannot build the HTTP client for branch {}: {e}", p.branch))?;
             d.by_tls.insert(p.tls.clone(), client);
         }
         Ok(d)

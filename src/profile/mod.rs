@@ -100,8 +100,8 @@ impl Profiles {
     pub fn is_empty(&self) -> bool {
         self.map.is_empty()
     }
-    pub fn branches(&self) -> impl Iterator<Item = &str> {
-        self.map.keys().map(String::as_str)
+    pub fn iter(&self) -> impl Iterator<Item = &Arc<Profile>> {
+        self.map.values()
     }
     /// Why `branch` did not load, when its file exists but has errors.
     pub fn broken(&self, branch: &str) -> Option<&str> {

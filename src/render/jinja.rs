@@ -126,10 +126,8 @@ pub(super) fn compile(
     let (base, rest) = split_url(&spec.url);
     let url_field = format!("{field}.url");
     let url_base = add(env, &url_field, base, false, &mut errors);
-    let mut base_is_fixed = false;
     if let Ok(t) = env.get_template(&url_base.name) {
         let used = t.undeclared_variables(false);
-        base_is_fixed = !used.contains("now") && !used.contains("branch");
         if let Some(v) = REQUEST_VALUES.iter().find(|v| used.contains(**v)) {
             err(
                 &mut errors,
@@ -171,7 +169,9 @@ pub(super) fn compile(
             errors.push(CompileError { field: e.field.unwrap_or_else(|| field.to_string()), message: e.message });
         }
     }
-    if errors.is_empty() && base_is_fixed {
+    // Safe whatever the base uses: `build_url` only takes this path when a
+    // rendered URL starts with exactly this prefix.
+    if errors.is_empty() {
         let ctx = j.context(&DialValues::sample("sample"));
         j.fixed_base =
             env.get_template(&j.url_base.name).ok().and_then(|t| t.render(&ctx).ok()).and_then(|b| FixedBase::new(&b));

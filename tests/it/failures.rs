@@ -14,9 +14,7 @@ fn fixed(status: u16, content_type: &str, body: &str) -> Behaviour {
 
 #[tokio::test]
 async fn a_refused_connection_is_unreachable() {
-    let closed = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-    let port = closed.local_addr().unwrap().port();
-    drop(closed);
+    let port = crate::helpers::closed_port();
     let app = spawn(&[("b", &format!("dial: \"http://127.0.0.1:{port}/api?to=#\""))]).await;
     let (code, body) = app.post(json!({"branch": "b", "extension": "1", "number": "2"})).await;
     assert_eq!((code, body["status"].as_str()), (502, Some("unreachable")), "{body}");

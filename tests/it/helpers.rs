@@ -38,6 +38,12 @@ pub fn write_config(pbx_url: &str, profiles: &[(&str, &str)]) -> tempfile::TempD
     dir
 }
 
+/// A loopback port nothing listens on (bound, then released).
+pub fn closed_port() -> u16 {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+    listener.local_addr().expect("addr").port()
+}
+
 /// Starts a stand-in PBX and a gateway serving `profiles`.
 pub async fn spawn(profiles: &[(&str, &str)]) -> App {
     spawn_with_env(profiles, &[]).await

@@ -5,6 +5,8 @@ use std::io::{BufRead, BufReader};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
+use tokio::sync::mpsc::UnboundedReceiver;
+
 use crate::helpers::write_config;
 
 struct Server(Child);
@@ -14,6 +16,27 @@ impl Drop for Server {
         let _ = self.0.kill();
         let _ = self.0.wait();
     }
+}
+
+/// Starts `webdial --config CONFIG ARGS…` and hands its stderr over line by line.
+fn start(config: &std::path::Path, args: &[&str], env: &[(&str, &str)]) -> (Server, UnboundedReceiver<String>) {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_webdial"));
+    cmd.arg("--config").arg(config).args(args).stderr(Stdio::piped());
+    for (k, v) in env {
+        cmd.env(k, v);
+    }
+    let mut child = cmd.spawn().unwrap();
+    let stderr = child.stderr.take().unwrap();
+    let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stderr).lines().take(100_000) {
+            let Ok(line) = line else { break };
+            if tx.send(line).is_err() {
+                break;
+            }
+        }
+    });
+    (Server(child), rx)
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -29,26 +52,8 @@ async fn the_audit_line_names_the_key_and_no_log_line_holds_it() {
         "listen: 127.0.0.1:0\nprofiles: profiles\nkeys:\n  - name: erp\n    key: ${ERP_KEY}\n    branches: [\"*\"]\n",
     )
     .unwrap();
-    let mut child = Command::new(env!("CARGO_BIN_EXE_webdial"))
-        .args(["--config"])
-        .arg(dir.path().join("webdial.yaml"))
-        .arg("serve")
-        .env("ERP_KEY", key)
-        .env("RUST_LOG", "trace")
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let stderr = child.stderr.take().unwrap();
-    let server = Server(child);
-    let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
-    std::thread::spawn(move || {
-        for line in BufReader::new(stderr).lines().take(100_000) {
-            let Ok(line) = line else { break };
-            if tx.send(line).is_err() {
-                break;
-            }
-        }
-    });
+    let (server, mut rx) =
+        start(&dir.path().join("webdial.yaml"), &["serve"], &[("ERP_KEY", key), ("RUST_LOG", "trace")]);
     let deadline = Instant::now() + Duration::from_secs(20);
     let mut logs = Vec::new();
     let addr = loop {
@@ -114,24 +119,8 @@ fn serve_refuses_an_open_non_loopback_address_without_keys() {
 #[tokio::test(flavor = "multi_thread")]
 async fn no_auth_serves_an_open_address_and_says_so_loudly() {
     let dir = write_config("http://127.0.0.1:9", &[("b", "dial: \"tel:#\"\n")]);
-    let mut child = Command::new(env!("CARGO_BIN_EXE_webdial"))
-        .arg("--config")
-        .arg(dir.path().join("webdial.yaml"))
-        .args(["serve", "--listen", "0.0.0.0:0", "--no-auth"])
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let stderr = child.stderr.take().unwrap();
-    let _server = Server(child);
-    let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
-    std::thread::spawn(move || {
-        for line in BufReader::new(stderr).lines().take(1000) {
-            let Ok(line) = line else { break };
-            if tx.send(line).is_err() {
-                break;
-            }
-        }
-    });
+    let (_server, mut rx) =
+        start(&dir.path().join("webdial.yaml"), &["serve", "--listen", "0.0.0.0:0", "--no-auth"], &[]);
     let deadline = Instant::now() + Duration::from_secs(20);
     let mut warned = false;
     loop {
