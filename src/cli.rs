@@ -132,7 +132,7 @@ fn check(config: &Path) -> ExitCode {
 }
 
 /// Builds a gateway for one-shot commands; any load problem is fatal there.
-fn gateway(config: &Path) -> Result<Gateway, ExitCode> {
+fn gateway(config: &Path) -> Result<Arc<Gateway>, ExitCode> {
     let (cfg, profiles, diags) = load(config);
     for d in &diags {
         eprintln!("{d}");
@@ -145,7 +145,7 @@ fn gateway(config: &Path) -> Result<Gateway, ExitCode> {
         eprintln!("{e}");
         ExitCode::FAILURE
     })?;
-    Ok(Gateway::new(profiles, dispatcher, Settings { keys: cfg.keys, dedupe_window: cfg.dedupe_window }))
+    Ok(Arc::new(Gateway::new(profiles, dispatcher, Settings { keys: cfg.keys, dedupe_window: cfg.dedupe_window })))
 }
 
 async fn render(config: &Path, args: &DialArgs) -> ExitCode {

@@ -126,11 +126,26 @@ impl Gateway {
         &self.profiles
     }
 
-    /// Runs one dial to completion and logs its audit line.
-    pub async fn dial(&self, input: DialInput) -> DialResult {
-        let started = Instant::now();
+    /// Runs one dial to completion and logs its audit line. The dial runs in
+    /// its own task: a caller who hangs up cannot cancel it half-way, so a
+    /// started dial is always sent at most once, settled for its duplicates,
+    /// and audited.
+    pub async fn dial(self: &Arc<Self>, input: DialInput) -> DialResult {
         let id = ulid::Ulid::generate().to_string();
-        let (result, caller) = self.run(&id, &input).await;
+        let (gw, task_id) = (self.clone(), id.clone());
+        match tokio::spawn(async move { gw.dial_here(&task_id, input).await }).await {
+            Ok(result) => result,
+            Err(_) => {
+                let mut r = DialResult::new(&id, Status::BadResponse, None, "dial");
+                r.message = Some("internal error while dialling; the PBX may have received the dial".into());
+                r
+            }
+        }
+    }
+
+    async fn dial_here(&self, id: &str, input: DialInput) -> DialResult {
+        let started = Instant::now();
+        let (result, caller) = self.run(id, &input).await;
         let result = result.redact();
         audit(&result, &input, &caller, started);
         result
@@ -211,22 +226,7 @@ impl Gateway {
             },
         };
 
-        // The send runs in its own task: once started, it finishes and is answered.
-        let job = tokio::spawn(send(
-            self.dispatcher.clone(),
-            checked.profile.clone(),
-            checked.action.clone(),
-            request,
-            id.to_string(),
-        ));
-        let result = match job.await {
-            Ok(r) => r,
-            Err(_) => {
-                let mut r = DialResult::new(id, Status::BadResponse, branch, action);
-                r.message = Some("internal error while sending; the PBX may have received the dial".into());
-                r
-            }
-        };
+        let result = send(&self.dispatcher, &checked.profile, action, &request, id).await;
         drop(permit);
         // Unreachable: the PBX never saw it, so the next click may dial again.
         self.settle(claimed, &result, result.status == Status::Unreachable);
@@ -342,24 +342,18 @@ async fn duplicate(
     }
 }
 
-/// Sends and reads one dial. Runs in its own task.
-async fn send(
-    dispatcher: Dispatcher,
-    profile: Arc<Profile>,
-    action: String,
-    request: Request,
-    id: String,
-) -> DialResult {
+/// Sends and reads one dial.
+async fn send(dispatcher: &Dispatcher, profile: &Profile, action: &str, request: &Request, id: &str) -> DialResult {
     let branch = Some(profile.branch.as_str());
-    let Some(act) = profile.action(&action) else {
-        return DialResult::new(&id, Status::BadResponse, branch, &action);
+    let Some(act) = profile.action(action) else {
+        return DialResult::new(id, Status::BadResponse, branch, action);
     };
-    let (sent, elapsed) = dispatcher.send(&request, act.timeout, &profile.tls).await;
+    let (sent, elapsed) = dispatcher.send(request, act.timeout, &profile.tls).await;
     let elapsed_ms = elapsed.as_millis() as u64;
     let answer = match sent {
         Ok(a) => a,
         Err(e) => {
-            let mut r = DialResult::new(&id, e.status(), branch, &action);
+            let mut r = DialResult::new(id, e.status(), branch, action);
             r.message = Some(e.to_string());
             r.pbx = Some(PbxInfo { http_status: None, format: None, elapsed_ms, body: serde_json::Value::Null });
             return r;
@@ -368,7 +362,7 @@ async fn send(
     match act.response.read(&answer) {
         Ok(reading) => {
             let status = if reading.ok { Status::Accepted } else { Status::Rejected };
-            let mut r = DialResult::new(&id, status, branch, &action);
+            let mut r = DialResult::new(id, status, branch, action);
             r.call_id = reading.call_id;
             r.message = reading.message;
             r.pbx = Some(PbxInfo {
@@ -380,7 +374,7 @@ async fn send(
             r
         }
         Err(bad) => {
-            let mut r = DialResult::new(&id, bad.status(), branch, &action);
+            let mut r = DialResult::new(id, bad.status(), branch, action);
             r.message = Some(bad.message);
             r.pbx = Some(PbxInfo {
                 http_status: Some(answer.http_status),

@@ -371,3 +371,21 @@ async fn digest_auth_answers_the_challenge_once() {
     }
     assert!(!answer.contains("desk-s3cret"));
 }
+
+#[tokio::test]
+async fn a_caller_who_hangs_up_does_not_cancel_the_dial_or_its_answer() {
+    let app = spawn(&[("m", VOISPEED)]).await;
+    app.pbx.set_behaviour(Behaviour::Delay(Duration::from_millis(600)));
+    let impatient = reqwest::Client::builder().timeout(Duration::from_millis(100)).build().unwrap();
+    let body = json!({"branch": "m", "extension": "35", "number": "187"});
+    let gave_up = impatient.post(format!("{}/v1/dial", app.url)).json(&body).send().await;
+    assert!(gave_up.is_err(), "the first caller hangs up before the PBX answers");
+    tokio::time::sleep(Duration::from_millis(900)).await;
+    let (code, again) = app.post(body).await;
+    assert_eq!(
+        (code, again["status"].as_str(), again["duplicate"].as_bool()),
+        (200, Some("accepted"), Some(true)),
+        "{again}"
+    );
+    assert_eq!(app.received().len(), 1, "the click rang once, and its answer was kept for the repeat");
+}
