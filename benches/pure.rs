@@ -5,9 +5,9 @@ use std::collections::BTreeMap;
 use std::hint::black_box;
 
 use criterion::{Criterion, criterion_group, criterion_main};
-use webdial::iqx;
-use webdial::render::{DialValues, HttpSpec, RequestTemplate};
-use webdial::response::{Answer, Format, Rules};
+use webdial::pbx::answer::{Answer, Format, Rules};
+use webdial::syntax::iqx;
+use webdial::template::{DialValues, HttpSpec, RequestTemplate};
 
 const IQX_LINE: &str = "{POST}http://192.168.7.231:5463/ivr/PbxAPI.aspx?func=make_call<&>from=^<&>to=#";
 const VOISPEED_URL: &str = "{{ scheme }}://{{ host }}/PBX/seri_endpoint.php?service=call_request&token={{ token }}&ext={{ extension }}&number={{ number }}{% if device %}&device={{ device }}{% endif %}";
@@ -28,7 +28,7 @@ fn benches(c: &mut Criterion) {
 
     let iqx_template = RequestTemplate::iqx(iqx::parse(IQX_LINE).expect("valid line"));
     let v = values();
-    let mut env = webdial::render::new_env();
+    let mut env = webdial::template::new_env();
     c.bench_function("render_iqx_post", |b| b.iter(|| iqx_template.render(&env, black_box(&v))));
 
     let vars: BTreeMap<String, serde_json::Value> =

@@ -9,12 +9,12 @@ use std::sync::Arc;
 
 use clap::{Args, Parser, Subcommand};
 
-use crate::config::Config;
-use crate::diagnostic::Diagnostic;
-use crate::dispatch::Dispatcher;
-use crate::gateway::{DialInput, Gateway, Settings};
-use crate::keys::Credential;
+use crate::call::{DialInput, Gateway, Settings};
+use crate::guard::keys::Credential;
+use crate::pbx::client::Dispatcher;
 use crate::profile::{self, Profiles};
+use crate::settings::Config;
+use crate::settings::diagnostic::Diagnostic;
 
 /// Where `serve --demo` starts the stand-in PBX; the shipped demo profiles point here.
 pub const DEMO_PBX: &str = "127.0.0.1:8089";

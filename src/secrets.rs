@@ -32,7 +32,7 @@ pub fn register(value: &str) {
         return;
     }
     let mut forms = vec![value.to_string()];
-    forms.push(crate::render::encode_component(value));
+    forms.push(crate::template::encode_component(value));
     forms.push(form_urlencoded::byte_serialize(value.as_bytes()).collect());
     let Ok(mut set) = SECRETS.write() else { return };
     let mut changed = false;

@@ -3,10 +3,10 @@
 //! (PROPTEST_CASES raises the count: `PROPTEST_CASES=200000 cargo test --release --test fuzz`).
 
 use proptest::prelude::*;
-use webdial::iqx;
 use webdial::number::DialString;
-use webdial::render::{DialValues, Rendered, RequestTemplate};
-use webdial::response::{Answer, Format, Rules};
+use webdial::pbx::answer::{Answer, Format, Rules};
+use webdial::syntax::iqx;
+use webdial::template::{DialValues, Rendered, RequestTemplate};
 
 fn config() -> ProptestConfig {
     ProptestConfig {
@@ -48,7 +48,7 @@ proptest! {
             let values = DialValues { branch: "b".into(), extension: ext, number: num.clone(), raw_number: num, ..Default::default() };
             let sample = DialValues::sample("b");
             let t = RequestTemplate::iqx(parsed);
-            let env = webdial::render::new_env();
+            let env = webdial::template::new_env();
             if let (Ok(Rendered::Http(a)), Ok(Rendered::Http(b))) = (t.render(&env, &values), t.render(&env, &sample)) {
                 prop_assert_eq!(a.url.host_str(), b.url.host_str());
                 prop_assert_eq!(a.url.port(), b.url.port());

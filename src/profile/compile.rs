@@ -8,11 +8,11 @@ use std::time::Duration;
 
 use super::raw::{RawAction, RawAuth, RawDuration, RawNumber, RawProfile, RawTls};
 use super::{Action, DEFAULT_TIMEOUT, MAX_TIMEOUT, Tls};
-use crate::iqx;
 use crate::number::{self, NumberFormat, NumberRules};
-use crate::render::{Auth, HttpSpec, RequestTemplate, Templates};
-use crate::response;
-use crate::yaml;
+use crate::pbx::answer;
+use crate::settings::yaml;
+use crate::syntax::iqx;
+use crate::template::{Auth, HttpSpec, RequestTemplate, Templates};
 
 pub(super) type CompileErrors = Vec<(yaml::Path, String)>;
 
@@ -80,7 +80,7 @@ fn compile_action(
     match raw {
         RawAction::Line(line) => match iqx::parse(&line) {
             Ok(parsed) => {
-                Some(Action { template: RequestTemplate::iqx(parsed), response: response::Rules::default(), timeout })
+                Some(Action { template: RequestTemplate::iqx(parsed), response: answer::Rules::default(), timeout })
             }
             Err(e) => {
                 errors.push((yaml::Path::parse(name), format!("{e} (at character {} of the line)", e.offset() + 1)));
@@ -114,7 +114,7 @@ fn compile_action(
             };
             check_timeout(timeout, &format!("{name}.timeout"), errors);
             let raw_rules = http.response.unwrap_or_default();
-            let rules = response::Rules {
+            let rules = answer::Rules {
                 format: raw_rules.format.unwrap_or_default(),
                 ok: raw_rules.ok,
                 call_id: raw_rules.call_id,

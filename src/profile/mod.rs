@@ -13,11 +13,11 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 
-use crate::diagnostic::Diagnostic;
 use crate::number::NumberRules;
-use crate::render::{self, RequestTemplate, Templates};
-use crate::response;
-use crate::yaml;
+use crate::pbx::answer;
+use crate::settings::diagnostic::Diagnostic;
+use crate::settings::yaml;
+use crate::template::{self, RequestTemplate, Templates};
 
 mod compile;
 mod raw;
@@ -61,7 +61,7 @@ pub enum Tls {
 #[derive(Debug)]
 pub struct Action {
     pub template: RequestTemplate,
-    pub response: response::Rules,
+    pub response: answer::Rules,
     pub timeout: Duration,
 }
 
@@ -82,7 +82,7 @@ pub struct Profiles {
 
 impl Default for Profiles {
     fn default() -> Self {
-        Profiles { map: HashMap::new(), broken: HashMap::new(), templates: Arc::new(render::new_env()) }
+        Profiles { map: HashMap::new(), broken: HashMap::new(), templates: Arc::new(template::new_env()) }
     }
 }
 
@@ -140,7 +140,7 @@ pub fn load_dir(dir: &Path) -> (Profiles, Vec<Diagnostic>) {
 
 impl<'a> Loader<'a> {
     pub fn new(env: &'a dyn Fn(&str) -> Option<String>) -> Self {
-        Loader { env, templates: render::new_env(), cache: HashMap::new(), diagnostics: Vec::new() }
+        Loader { env, templates: template::new_env(), cache: HashMap::new(), diagnostics: Vec::new() }
     }
 
     /// Every `*.yaml`/`*.yml` directly in `dir` is a branch named by its stem.

@@ -8,7 +8,7 @@ use std::time::Duration;
 use serde::Deserialize;
 
 use crate::number::NumberFormat;
-use crate::response::Format;
+use crate::pbx::answer::Format;
 
 #[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]

@@ -51,18 +51,18 @@ pub async fn spawn(profiles: &[(&str, &str)]) -> App {
 
 /// As [`spawn`], with `${NAME}` in profiles read from `env` instead of the process environment.
 pub async fn spawn_with_env(profiles: &[(&str, &str)], env: &[(&str, &str)]) -> App {
-    spawn_with(profiles, env, webdial::gateway::Settings::default()).await
+    spawn_with(profiles, env, webdial::call::Settings::default()).await
 }
 
 /// As [`spawn`], with gateway settings (keys, duplicate window).
-pub async fn spawn_with(profiles: &[(&str, &str)], env: &[(&str, &str)], settings: webdial::gateway::Settings) -> App {
+pub async fn spawn_with(profiles: &[(&str, &str)], env: &[(&str, &str)], settings: webdial::call::Settings) -> App {
     let pbx = StandIn::bind("127.0.0.1:0").await.expect("stand-in");
     let dir = write_config(&pbx.url(), profiles);
     let lookup = |name: &str| env.iter().find(|(k, _)| *k == name).map(|(_, v)| v.to_string());
     let (loaded, diags) = webdial::profile::Loader::new(&lookup).load_dir(&dir.path().join("profiles"));
     assert!(diags.is_empty(), "profiles must load: {diags:?}");
-    let dispatcher = webdial::dispatch::Dispatcher::for_profiles(&loaded).expect("client");
-    let gw = Arc::new(webdial::gateway::Gateway::new(loaded, dispatcher, settings));
+    let dispatcher = webdial::pbx::client::Dispatcher::for_profiles(&loaded).expect("client");
+    let gw = Arc::new(webdial::call::Gateway::new(loaded, dispatcher, settings));
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
     let url = format!("http://{}", listener.local_addr().expect("addr"));
     tokio::spawn(webdial::api::serve(listener, gw, std::future::pending()));

@@ -6,8 +6,8 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
 use serde_json::json;
-use webdial::gateway::Settings;
-use webdial::keys::{ApiKey, Keys};
+use webdial::call::Settings;
+use webdial::guard::keys::{ApiKey, Keys};
 use webdial::standin::Behaviour;
 
 use crate::helpers::{App, VOISPEED, spawn, spawn_with};

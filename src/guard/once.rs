@@ -14,7 +14,7 @@ use std::time::{Duration, Instant};
 
 use tokio::sync::watch;
 
-use crate::outcome::DialResult;
+use crate::call::outcome::DialResult;
 
 /// Most entries a store keeps; past this the oldest are dropped.
 pub const DEFAULT_CAP: usize = 100_000;
@@ -113,7 +113,7 @@ pub async fn wait(mut rx: watch::Receiver<Option<DialResult>>) -> Option<DialRes
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::outcome::Status;
+    use crate::call::outcome::Status;
 
     #[tokio::test]
     async fn a_duplicate_waits_for_and_gets_the_first_result() {

@@ -5,10 +5,10 @@ use axum::http::StatusCode;
 use serde::Serialize;
 use serde_json::Value as Json;
 
-use crate::dispatch::SendError;
-use crate::render::ShownRequest;
-use crate::response::{BadResponse, Format};
+use crate::pbx::answer::{BadResponse, Format};
+use crate::pbx::client::SendError;
 use crate::secrets;
+use crate::template::ShownRequest;
 
 /// The spec's statuses (SPEC §3).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]

@@ -84,7 +84,7 @@ impl Rules {
             .into_iter()
             .filter_map(|(name, e)| {
                 let e = e.as_deref()?;
-                env().compile_expression(e).err().map(|err| (name, crate::render::template_error(&err)))
+                env().compile_expression(e).err().map(|err| (name, crate::template::template_error(&err)))
             })
             .collect()
     }
@@ -129,7 +129,7 @@ impl Rules {
 }
 
 fn eval(expr: &str, ctx: &BTreeMap<String, Value>) -> Result<Value, String> {
-    compiled(expr)?.eval(ctx).map_err(|e| crate::render::template_error(&e))
+    compiled(expr)?.eval(ctx).map_err(|e| crate::template::template_error(&e))
 }
 
 type Compiled = Arc<minijinja::Expression<'static, 'static>>;
@@ -141,7 +141,8 @@ fn compiled(expr: &str) -> Result<Compiled, String> {
     if let Some(c) = cache.read().ok().and_then(|m| m.get(expr).cloned()) {
         return Ok(c);
     }
-    let c = Arc::new(env().compile_expression_owned(expr.to_string()).map_err(|e| crate::render::template_error(&e))?);
+    let c =
+        Arc::new(env().compile_expression_owned(expr.to_string()).map_err(|e| crate::template::template_error(&e))?);
     if let Ok(mut m) = cache.write() {
         m.insert(expr.to_string(), c.clone());
     }

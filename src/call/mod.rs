@@ -11,16 +11,18 @@
 //! dial half-way and make a retry ring twice. Every dial ends with exactly
 //! one audit log line.
 
+pub mod outcome;
+
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use crate::dedupe::{self, Claim, Publisher, Recent};
-use crate::dispatch::Dispatcher;
-use crate::keys::{Caller, Credential, Keys};
+use crate::call::outcome::{DialResult, PbxInfo, Refusal, Status};
+use crate::guard::keys::{Caller, Credential, Keys};
+use crate::guard::once::{self, Claim, Publisher, Recent};
 use crate::number::{DialString, RuleError};
-use crate::outcome::{DialResult, PbxInfo, Refusal, Status};
+use crate::pbx::client::Dispatcher;
 use crate::profile::{Profile, Profiles};
-use crate::render::{DialValues, Rendered, Request};
+use crate::template::{DialValues, Rendered, Request};
 
 /// A dial as asked for, before validation. Every field is optional here so
 /// that missing input is reported by the gateway in the one result shape.
@@ -69,7 +71,7 @@ pub struct Settings {
 
 impl Default for Settings {
     fn default() -> Self {
-        Settings { keys: Keys::default(), dedupe_window: crate::config::DEFAULT_DEDUPE_WINDOW }
+        Settings { keys: Keys::default(), dedupe_window: crate::settings::DEFAULT_DEDUPE_WINDOW }
     }
 }
 
@@ -116,9 +118,9 @@ impl Gateway {
             profiles,
             dispatcher,
             keys: settings.keys,
-            recent: Recent::new(settings.dedupe_window, dedupe::DEFAULT_CAP),
+            recent: Recent::new(settings.dedupe_window, once::DEFAULT_CAP),
             dedupe_window: settings.dedupe_window,
-            idempotent: Recent::new(IDEMPOTENCY_WINDOW, dedupe::DEFAULT_CAP),
+            idempotent: Recent::new(IDEMPOTENCY_WINDOW, once::DEFAULT_CAP),
         }
     }
 
@@ -328,7 +330,7 @@ async fn duplicate(
     branch: Option<&str>,
     action: &str,
 ) -> DialResult {
-    match dedupe::wait(rx).await {
+    match once::wait(rx).await {
         Some(mut first) => {
             first.duplicate = true;
             first

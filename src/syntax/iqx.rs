@@ -10,7 +10,7 @@
 //! no `?`. A line that is a client-side URI (`tel:#`, `callto:#`, `sip:#@host`,
 //! `voispeed:#`) is not sent at all: the caller's softphone opens it.
 //!
-//! This module only parses; [`crate::render`] substitutes and encodes. Errors
+//! This module only parses; [`crate::template`] substitutes and encodes. Errors
 //! carry the byte offset in the line so `webdial check` can point at them.
 
 use std::fmt;

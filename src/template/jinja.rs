@@ -11,8 +11,8 @@ use super::urls::{FixedBase, build_url, encode_component, split_url};
 use super::{
     Auth, CompileError, DialValues, HttpSpec, REQUEST_VALUES, RESERVED, RenderError, Request, form_content_type,
 };
-use crate::iqx::Method;
 use crate::number::{NumberFormat, NumberRules};
+use crate::syntax::iqx::Method;
 
 /// A full-form action. Its templates live in the [`Templates`] shared by
 /// every branch (1,000 branches on one preset compile its templates once);

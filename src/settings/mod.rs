@@ -2,16 +2,18 @@
 //! profiles are, API keys, the duplicate window. Paths are relative to the
 //! file itself; `${ENV}` values are read at load and are secrets.
 
+pub mod diagnostic;
+pub mod yaml;
+
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use serde::Deserialize;
 
-use crate::diagnostic::Diagnostic;
-use crate::keys::{ApiKey, Keys};
+use crate::guard::keys::{ApiKey, Keys};
 use crate::profile::RawDuration;
-use crate::yaml;
+use crate::settings::diagnostic::Diagnostic;
 
 /// Where the gateway listens when neither the file nor `--listen` says.
 pub const DEFAULT_LISTEN: SocketAddr = SocketAddr::new(std::net::IpAddr::V4(std::net::Ipv4Addr::LOCALHOST), 8080);

@@ -2,7 +2,7 @@
 //! request that will be sent. Pure: no I/O, no clock except `now`.
 //!
 //! Two template forms compile to one [`RequestTemplate`]: the IQX one-liner
-//! ([`crate::iqx`]) and the full form (minijinja templates per field).
+//! ([`crate::syntax::iqx`]) and the full form (minijinja templates per field).
 //!
 //! The encoding contract: every value inserted into a URL is percent-encoded
 //! as a URL component (`+` → `%2B`, `&` → `%26`, `/` → `%2F`), so a value can
@@ -19,7 +19,7 @@ use std::collections::BTreeMap;
 use percent_encoding::{AsciiSet, utf8_percent_encode};
 use serde::Serialize;
 
-use crate::iqx::{self, Method, Piece};
+use crate::syntax::iqx::{self, Method, Piece};
 
 mod jinja;
 mod urls;

@@ -11,7 +11,7 @@ use std::time::Duration;
 use governor::{DefaultDirectRateLimiter, Quota, RateLimiter};
 use subtle::ConstantTimeEq;
 
-use crate::outcome::Refusal;
+use crate::call::outcome::Refusal;
 
 /// One configured key.
 #[derive(Debug)]

@@ -15,10 +15,10 @@ use axum::routing::get;
 use axum::{Json, Router};
 use serde::Deserialize;
 
-use crate::gateway::{DialInput, Gateway};
-use crate::keys::Credential;
+use crate::call::outcome::{DialResult, Refusal};
+use crate::call::{DialInput, Gateway};
+use crate::guard::keys::Credential;
 use crate::number::restore_plus;
-use crate::outcome::{DialResult, Refusal};
 
 /// Largest request body accepted.
 pub const MAX_BODY: usize = 64 * 1024;
@@ -159,7 +159,7 @@ async fn wrong_method() -> Response {
 }
 
 fn panicked(_: Box<dyn std::any::Any + Send + 'static>) -> Response {
-    let mut r = DialResult::new("", crate::outcome::Status::BadResponse, None, "dial");
+    let mut r = DialResult::new("", crate::call::outcome::Status::BadResponse, None, "dial");
     r.message = Some("internal error: the gateway failed while handling this request".into());
     (StatusCode::INTERNAL_SERVER_ERROR, Json(r)).into_response()
 }
@@ -171,7 +171,7 @@ fn refused(refusal: Refusal) -> Response {
 
 /// The JSON answer; a browser opening a client-side URI is redirected to it.
 fn respond(result: DialResult, html: bool) -> Response {
-    if html && result.status == crate::outcome::Status::OpenUri {
+    if html && result.status == crate::call::outcome::Status::OpenUri {
         if let Some(location) = result.uri.as_deref().and_then(|u| HeaderValue::from_str(u).ok()) {
             return (StatusCode::SEE_OTHER, [(header::LOCATION, location)], Json(result)).into_response();
         }

@@ -14,10 +14,10 @@ use std::time::{Duration, Instant};
 
 use std::collections::HashMap;
 
-use crate::iqx::Method;
+use crate::pbx::answer::Answer;
 use crate::profile::{Profiles, Tls};
-use crate::render::Request;
-use crate::response::Answer;
+use crate::syntax::iqx::Method;
+use crate::template::Request;
 
 /// Largest PBX answer read; a longer one is a bad response.
 pub const MAX_ANSWER: usize = 1024 * 1024;

@@ -1,0 +1,4 @@
+//! Talking to a PBX: sending a rendered request once, and reading its answer.
+
+pub mod answer;
+pub mod client;

@@ -1,0 +1,3 @@
+//! The one-line syntaxes admins paste into profiles.
+
+pub mod iqx;
