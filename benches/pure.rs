@@ -7,20 +7,16 @@ use std::hint::black_box;
 use criterion::{Criterion, criterion_group, criterion_main};
 use webdial::pbx::answer::{Answer, Format, Rules};
 use webdial::syntax::iqx;
-use webdial::template::{DialValues, HttpSpec, RequestTemplate};
+use webdial::template::{Context, HttpSpec, RequestTemplate};
 
 const IQX_LINE: &str = "{POST}http://192.168.7.231:5463/ivr/PbxAPI.aspx?func=make_call<&>from=^<&>to=#";
 const VOISPEED_URL: &str = "{{ scheme }}://{{ host }}/PBX/seri_endpoint.php?service=call_request&token={{ token }}&ext={{ extension }}&number={{ number }}{% if device %}&device={{ device }}{% endif %}";
 
-fn values() -> DialValues {
-    DialValues {
-        branch: "milan".into(),
-        extension: "201".into(),
-        number: "+442079460000".into(),
-        raw_number: "+44 20 7946 0000".into(),
-        caller_id: None,
-        external_id: None,
-    }
+fn values() -> Context {
+    Context::new("milan")
+        .with("extension", "201")
+        .with("number", "+442079460000")
+        .with("raw_number", "+44 20 7946 0000")
 }
 
 fn benches(c: &mut Criterion) {

@@ -1,6 +1,7 @@
-//! The command line (SPEC §4): `serve`, `check`, `render`, `dial`, and
-//! `standin` (the stand-in PBX on its own). Arguments are parsed by clap;
-//! each subcommand loads what it needs and returns an exit code.
+//! The command line: `serve`, `check`, `render`, `dial`, and `standin` (the
+//! stand-in PBX on its own). Arguments are parsed by clap; each subcommand
+//! asks [`crate::app`] for what it needs and returns an exit code. No dial
+//! logic and no assembly live here.
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
@@ -9,22 +10,22 @@ use std::sync::Arc;
 
 use clap::{Args, Parser, Subcommand};
 
-use crate::call::{DialInput, Gateway, Settings};
+use crate::app;
+use crate::call::Gateway;
+use crate::call::input::ActionInput;
 use crate::guard::keys::Credential;
-use crate::pbx::client::Dispatcher;
-use crate::profile::{self, Profiles};
-use crate::settings::Config;
-use crate::settings::diagnostic::Diagnostic;
 
 /// Where `serve --demo` starts the stand-in PBX; the shipped demo profiles point here.
 pub const DEMO_PBX: &str = "127.0.0.1:8089";
+/// The settings file read when `--config` is not given.
+pub const DEFAULT_CONFIG: &str = "webdial.yaml";
 
 #[derive(Debug, Parser)]
 #[command(name = "webdial", version, about = "A web-dial gateway: one dial endpoint for every branch's phone system")]
 pub struct Cli {
-    /// Server settings file; profiles are found relative to it.
-    #[arg(long, global = true, default_value = "webdial.yaml", env = "WEBDIAL_CONFIG")]
-    pub config: PathBuf,
+    /// Server settings file (default webdial.yaml); profiles are found relative to it.
+    #[arg(long, global = true, env = "WEBDIAL_CONFIG", value_name = "PATH")]
+    pub config: Option<PathBuf>,
     #[command(subcommand)]
     pub command: Command,
 }
@@ -34,10 +35,10 @@ pub enum Command {
     /// Serve the HTTP API.
     Serve {
         /// Address to listen on (overrides `listen` in the config).
-        #[arg(long)]
+        #[arg(long, value_name = "ADDR")]
         listen: Option<SocketAddr>,
         /// Also run the stand-in PBX (default 127.0.0.1:8089), for trying webdial without a PBX.
-        #[arg(long, num_args = 0..=1, default_missing_value = DEMO_PBX)]
+        #[arg(long, value_name = "ADDR", num_args = 0..=1, default_missing_value = DEMO_PBX)]
         demo: Option<SocketAddr>,
         /// Serve a non-loopback address without API keys (only behind something that authenticates).
         #[arg(long)]
@@ -45,13 +46,14 @@ pub enum Command {
     },
     /// Check every profile; print problems as FILE:LINE:COL: message; exit 1 if any.
     Check,
-    /// Print the exact request a dial would send (secrets as ***). Sends nothing.
-    Render(DialArgs),
-    /// Send a dial and print the JSON result; exit 0 iff it is ok.
-    Dial(DialArgs),
+    /// Print the exact request an action would send (secrets as ***). Sends nothing.
+    Render(ActionArgs),
+    /// Send an action (a dial by default) and print the JSON result; exit 0 iff it is ok.
+    Dial(ActionArgs),
     /// Run only the stand-in PBX (VOIspeed SERI, Click2Call, IQX-style endpoints).
     Standin {
-        #[arg(long, default_value = DEMO_PBX)]
+        /// Address to listen on.
+        #[arg(long, value_name = "ADDR", default_value = DEMO_PBX)]
         listen: SocketAddr,
         /// Answer without recording requests (for load tests).
         #[arg(long)]
@@ -60,34 +62,53 @@ pub enum Command {
 }
 
 #[derive(Debug, Args)]
-pub struct DialArgs {
+pub struct ActionArgs {
+    /// The branch (profile file name without .yaml).
     #[arg(long)]
     pub branch: String,
-    /// The extension that rings first.
+    /// The extension: for a dial, the one that rings first.
+    #[arg(long, value_name = "EXT")]
+    pub ext: Option<String>,
+    /// The number: for a dial, the one to connect the extension to; for transfer/divert, the target.
     #[arg(long)]
-    pub ext: String,
-    /// The number to connect it to.
-    #[arg(long)]
-    pub number: String,
+    pub number: Option<String>,
+    /// The action to run (dial, hangup, transfer, … or one under `actions:`).
     #[arg(long, default_value = "dial")]
     pub action: String,
+    /// Caller id to present, where the PBX supports it.
     #[arg(long)]
     pub caller_id: Option<String>,
+    /// Your own id for this request, passed to the PBX where it supports one.
     #[arg(long)]
     pub external_id: Option<String>,
+    /// The PBX's id of the call an action applies to (hangup, transfer…).
+    #[arg(long)]
+    pub call_id: Option<String>,
+    /// DTMF digits for `dtmf` (0-9 * # A-D).
+    #[arg(long)]
+    pub digits: Option<String>,
+    /// An option the action declares, as NAME=VALUE (repeatable).
+    #[arg(long = "option", value_name = "NAME=VALUE", value_parser = parse_option)]
+    pub options: Vec<(String, String)>,
 }
 
-impl DialArgs {
-    fn input(&self, dry_run: bool) -> DialInput {
-        DialInput {
-            credential: Credential::Local,
-            idempotency_key: None,
+fn parse_option(s: &str) -> Result<(String, String), String> {
+    s.split_once('=').map(|(k, v)| (k.to_string(), v.to_string())).ok_or_else(|| format!("{s:?} is not NAME=VALUE"))
+}
+
+impl ActionArgs {
+    fn input(&self, dry_run: bool) -> ActionInput {
+        ActionInput {
             branch: Some(self.branch.clone()),
             action: Some(self.action.clone()),
-            extension: Some(self.ext.clone()),
-            number: Some(self.number.clone()),
+            extension: self.ext.clone(),
+            number: self.number.clone(),
             caller_id: self.caller_id.clone(),
             external_id: self.external_id.clone(),
+            call_id: self.call_id.clone(),
+            digits: self.digits.clone(),
+            options: self.options.iter().cloned().collect(),
+            idempotency_key: None,
             dry_run,
         }
     }
@@ -95,65 +116,65 @@ impl DialArgs {
 
 /// Runs a parsed command line.
 pub async fn run(cli: Cli) -> ExitCode {
+    let (config, explicit) = match &cli.config {
+        Some(p) => (p.clone(), true),
+        None => (PathBuf::from(DEFAULT_CONFIG), false),
+    };
     match cli.command {
-        Command::Check => check(&cli.config),
-        Command::Serve { listen, demo, no_auth } => serve(&cli.config, listen, demo, no_auth).await,
-        Command::Render(args) => render(&cli.config, &args).await,
-        Command::Dial(args) => dial(&cli.config, &args).await,
+        Command::Check => check(&config, explicit),
+        Command::Serve { listen, demo, no_auth } => serve(&config, explicit, listen, demo, no_auth).await,
+        Command::Render(args) => render(&config, explicit, &args).await,
+        Command::Dial(args) => dial(&config, explicit, &args).await,
         Command::Standin { listen, no_record } => standin(listen, !no_record).await,
     }
 }
 
-/// Loads settings and profiles; all problems come back together.
-pub fn load(config: &Path) -> (Option<Config>, Profiles, Vec<Diagnostic>) {
-    let explicit = config.as_os_str() != "webdial.yaml";
+fn load(config: &Path, explicit: bool) -> app::Loaded {
     let env = |name: &str| std::env::var(name).ok();
-    match Config::load(config, explicit, &env) {
-        Err(diags) => (None, Profiles::default(), diags),
-        Ok(cfg) => {
-            let (profiles, diags) = profile::load_dir(&cfg.profiles);
-            (Some(cfg), profiles, diags)
-        }
-    }
+    app::load(config, explicit, &env)
 }
 
-fn check(config: &Path) -> ExitCode {
-    let (_, profiles, diags) = load(config);
-    for d in &diags {
+fn check(config: &Path, explicit: bool) -> ExitCode {
+    let loaded = load(config, explicit);
+    for d in &loaded.diagnostics {
         eprintln!("{d}");
     }
-    if diags.is_empty() {
-        println!("ok: {} branches", profiles.len());
+    if loaded.diagnostics.is_empty() {
+        println!("ok: {} branches", loaded.profiles.len());
         ExitCode::SUCCESS
     } else {
-        eprintln!("{} problem(s); {} branch(es) loaded", diags.len(), profiles.len());
+        let failed = loaded.profiles.broken_all().count();
+        eprintln!(
+            "{} problem(s); {} branch(es) loaded, {failed} failed",
+            loaded.diagnostics.len(),
+            loaded.profiles.len()
+        );
         ExitCode::FAILURE
     }
 }
 
-/// Builds a gateway for one-shot commands; any load problem is fatal there.
-fn gateway(config: &Path) -> Result<Arc<Gateway>, ExitCode> {
-    let (cfg, profiles, diags) = load(config);
-    for d in &diags {
+/// Builds a gateway for one-shot commands; any problem that stops it is printed.
+fn gateway(config: &Path, explicit: bool) -> Result<Arc<Gateway>, ExitCode> {
+    let loaded = load(config, explicit);
+    for d in &loaded.diagnostics {
         eprintln!("{d}");
     }
-    let Some(cfg) = cfg else { return Err(ExitCode::FAILURE) };
-    if profiles.is_empty() && !diags.is_empty() {
+    let Some(settings) = loaded.settings else { return Err(ExitCode::FAILURE) };
+    if loaded.profiles.is_empty() && !loaded.diagnostics.is_empty() {
         return Err(ExitCode::FAILURE);
     }
-    let dispatcher = Dispatcher::for_profiles(&profiles).map_err(|e| {
+    app::build(settings, loaded.profiles).map_err(|e| {
         eprintln!("{e}");
         ExitCode::FAILURE
-    })?;
-    Ok(Arc::new(Gateway::new(profiles, dispatcher, Settings { keys: cfg.keys, dedupe_window: cfg.dedupe_window })))
+    })
 }
 
-async fn render(config: &Path, args: &DialArgs) -> ExitCode {
-    let gw = match gateway(config) {
+async fn render(config: &Path, explicit: bool, args: &ActionArgs) -> ExitCode {
+    let gw = match gateway(config, explicit) {
         Ok(g) => g,
         Err(code) => return code,
     };
-    let result = gw.dial(args.input(true)).await;
+    let result = gw.run(Credential::Local, args.input(true)).await;
     if let Some(uri) = &result.uri {
         println!("open {uri}");
         println!("(a client-side URI: the caller's softphone opens it; nothing is sent)");
@@ -174,20 +195,26 @@ async fn render(config: &Path, args: &DialArgs) -> ExitCode {
     ExitCode::SUCCESS
 }
 
-async fn dial(config: &Path, args: &DialArgs) -> ExitCode {
-    let gw = match gateway(config) {
+async fn dial(config: &Path, explicit: bool, args: &ActionArgs) -> ExitCode {
+    let gw = match gateway(config, explicit) {
         Ok(g) => g,
         Err(code) => return code,
     };
-    let result = gw.dial(args.input(false)).await;
+    let result = gw.run(Credential::Local, args.input(false)).await;
     match serde_json::to_string_pretty(&result) {
         Ok(text) => println!("{text}"),
         Err(e) => eprintln!("{e}"),
     }
-    if result.ok { ExitCode::SUCCESS } else { ExitCode::FAILURE }
+    if result.ok() { ExitCode::SUCCESS } else { ExitCode::FAILURE }
 }
 
-async fn serve(config: &Path, listen: Option<SocketAddr>, demo: Option<SocketAddr>, no_auth: bool) -> ExitCode {
+async fn serve(
+    config: &Path,
+    explicit: bool,
+    listen: Option<SocketAddr>,
+    demo: Option<SocketAddr>,
+    no_auth: bool,
+) -> ExitCode {
     if let Some(addr) = demo {
         match crate::standin::StandIn::bind(&addr.to_string()).await {
             Ok(s) => tracing::info!("stand-in PBX (demo) listening on {}", s.url()),
@@ -197,55 +224,48 @@ async fn serve(config: &Path, listen: Option<SocketAddr>, demo: Option<SocketAdd
             }
         }
     }
-    let (cfg, profiles, diags) = load(config);
-    for d in &diags {
+    let loaded = load(config, explicit);
+    for d in &loaded.diagnostics {
         tracing::error!("{d}");
     }
-    let Some(cfg) = cfg else { return ExitCode::FAILURE };
-    if profiles.is_empty() {
+    let Some(settings) = loaded.settings else { return ExitCode::FAILURE };
+    if loaded.profiles.is_empty() {
         tracing::error!("no branch loaded: nothing to serve (run `webdial check`)");
         return ExitCode::FAILURE;
     }
-    if !diags.is_empty() {
+    if !loaded.diagnostics.is_empty() {
         tracing::warn!(
             "{} problem(s) in profiles: the branches affected answer unknown_branch until fixed",
-            diags.len()
+            loaded.diagnostics.len()
         );
     }
-    let addr = listen.unwrap_or(cfg.listen);
-    if cfg.keys.is_empty() && !addr.ip().is_loopback() {
-        if !no_auth {
-            tracing::error!(
-                "refusing to serve {addr} without API keys: anyone who can reach it could place calls on your lines. \
-                 Add `keys:` to {}, listen on a loopback address, or pass --no-auth if something in front of webdial authenticates callers",
-                cfg.file.display()
-            );
+    let addr = listen.unwrap_or(settings.listen);
+    match app::exposure(&settings, addr, no_auth) {
+        Ok(None) => {}
+        Ok(Some(warning)) => tracing::warn!("{warning}"),
+        Err(refusal) => {
+            tracing::error!("{refusal}");
             return ExitCode::FAILURE;
         }
-        tracing::warn!(
-            "!!! --no-auth: serving {addr} WITHOUT API keys. Anyone who can reach this address can place calls. !!!"
-        );
     }
-    let dispatcher = match Dispatcher::for_profiles(&profiles) {
-        Ok(d) => d,
-        Err(e) => {
-            tracing::error!("{e}");
-            return ExitCode::FAILURE;
-        }
-    };
-    let listener = match crate::api::bind(addr) {
+    let listener = match crate::net::bind(addr) {
         Ok(l) => l,
         Err(e) => {
             tracing::error!("cannot listen on {addr}: {e}");
             return ExitCode::FAILURE;
         }
     };
-    let branches = profiles.len();
-    release_load_garbage();
-    let settings = Settings { keys: cfg.keys, dedupe_window: cfg.dedupe_window };
-    let gw = Arc::new(Gateway::new(profiles, dispatcher, settings));
+    let branches = loaded.profiles.len();
+    let gw = match app::build(settings, loaded.profiles) {
+        Ok(g) => g,
+        Err(e) => {
+            tracing::error!("{e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    app::release_load_garbage();
     tracing::info!("webdial listening on http://{} with {branches} branches", listener.local_addr().unwrap_or(addr));
-    match crate::api::serve(listener, gw, shutdown_signal()).await {
+    match app::serve(gw, listener, shutdown_signal(), app::SHUTDOWN_GRACE).await {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             tracing::error!("server failed: {e}");
@@ -254,20 +274,8 @@ async fn serve(config: &Path, listen: Option<SocketAddr>, demo: Option<SocketAdd
     }
 }
 
-/// Loading parses every file into short-lived values; glibc keeps the freed
-/// memory mapped unless asked. Returning it keeps an idle gateway with
-/// 1,000 branches small.
-fn release_load_garbage() {
-    #[cfg(all(target_os = "linux", target_env = "gnu"))]
-    // SAFETY: malloc_trim only returns free heap memory to the OS; it has no
-    // preconditions and touches no memory the program still uses.
-    unsafe {
-        libc::malloc_trim(0);
-    }
-}
-
 async fn standin(listen: SocketAddr, record: bool) -> ExitCode {
-    let bound = match crate::api::bind(listen) {
+    let bound = match crate::net::bind(listen) {
         Ok(l) => crate::standin::StandIn::start_with(l, record),
         Err(e) => Err(e),
     };

@@ -4,15 +4,18 @@
 //! modules listed before it (checked by `tests/layers.rs`).
 
 pub mod api;
+pub mod app;
 pub mod call;
 pub mod cli;
 pub mod guard;
 pub mod logging;
+pub mod net;
 pub mod number;
 pub mod pbx;
 pub mod profile;
 pub mod secrets;
 pub mod settings;
 pub mod standin;
+pub mod state;
 pub mod syntax;
 pub mod template;

@@ -8,7 +8,8 @@ async fn main() -> ExitCode {
     // The server logs every dial; one-shot commands keep their output clean.
     let level = match cli.command {
         webdial::cli::Command::Serve { .. } | webdial::cli::Command::Standin { .. } => "info",
-        _ => "warn",
+        // The audit line is written for one-shot dials too.
+        _ => "warn,webdial::audit=info",
     };
     let _flush_logs_on_exit = webdial::logging::init(level);
     webdial::cli::run(cli).await

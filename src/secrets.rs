@@ -15,6 +15,21 @@ use std::sync::{Arc, RwLock};
 
 use aho_corasick::AhoCorasick;
 
+/// Characters left as they are in a URL component: those of JavaScript's
+/// `encodeURIComponent` (`A-Z a-z 0-9 - _ . ! ~ * ' ( )`). Defined here, the
+/// lowest module, because redaction must know exactly how a secret looks
+/// once it is encoded into a URL; `template` encodes with this same set.
+pub const URL_COMPONENT: &percent_encoding::AsciiSet = &percent_encoding::NON_ALPHANUMERIC
+    .remove(b'-')
+    .remove(b'_')
+    .remove(b'.')
+    .remove(b'!')
+    .remove(b'~')
+    .remove(b'*')
+    .remove(b'\'')
+    .remove(b'(')
+    .remove(b')');
+
 /// What a secret is replaced with.
 pub const MASK: &str = "***";
 
@@ -32,7 +47,7 @@ pub fn register(value: &str) {
         return;
     }
     let mut forms = vec![value.to_string()];
-    forms.push(crate::template::encode_component(value));
+    forms.push(percent_encoding::utf8_percent_encode(value, URL_COMPONENT).to_string());
     forms.push(form_urlencoded::byte_serialize(value.as_bytes()).collect());
     let Ok(mut set) = SECRETS.write() else { return };
     let mut changed = false;

@@ -6,7 +6,7 @@ use proptest::prelude::*;
 use webdial::number::DialString;
 use webdial::pbx::answer::{Answer, Format, Rules};
 use webdial::syntax::iqx;
-use webdial::template::{DialValues, Rendered, RequestTemplate};
+use webdial::template::{Context, Rendered, RequestTemplate};
 
 fn config() -> ProptestConfig {
     ProptestConfig {
@@ -45,8 +45,8 @@ proptest! {
     #[test]
     fn iqx_parse_never_panics_and_accepted_lines_render_to_the_same_host(line in tricky(), ext in "[0-9]{1,4}", num in "\\+?[0-9*#]{1,15}") {
         if let Ok(parsed) = iqx::parse(&line) {
-            let values = DialValues { branch: "b".into(), extension: ext, number: num.clone(), raw_number: num, ..Default::default() };
-            let sample = DialValues::sample("b");
+            let values = Context::new("b").with("extension", ext).with("number", num.clone()).with("raw_number", num);
+            let sample = Context::sample("b");
             let t = RequestTemplate::iqx(parsed);
             let env = webdial::template::new_env();
             if let (Ok(Rendered::Http(a)), Ok(Rendered::Http(b))) = (t.render(&env, &values), t.render(&env, &sample)) {

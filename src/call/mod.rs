@@ -1,189 +1,169 @@
-//! One dial, from raw input to normalized result. Shared by the HTTP API and
-//! the `dial`/`render` commands, so they behave identically.
+//! One action on one branch, from raw input to normalized result. Shared by
+//! the HTTP API and the `dial`/`render` commands, so they behave identically.
 //!
 //! The order is the contract: authenticate, find the branch, check the key's
-//! scope and rate, validate the input, apply the number rules, render; only
-//! then send. Every refusal happens before the send, so a refused dial never
-//! reaches a PBX. A repeated dial (same caller, branch, extension and number
-//! within the duplicate window, or the same `Idempotency-Key` within 24 h)
-//! gets the first dial's answer, even while that one is still in flight.
-//! The send runs in its own task, so a caller who hangs up cannot cancel a
-//! dial half-way and make a retry ring twice. Every dial ends with exactly
-//! one audit log line.
+//! scope and rate, validate the input ([`input`]), apply the number rules,
+//! render; only then send. Every refusal happens before the send, so a
+//! refused request never reaches a PBX. A repeated request (same caller,
+//! branch, action, extension and number within the duplicate window, or the
+//! same `Idempotency-Key` within 24 h) gets the first one's answer, even
+//! while that one is still in flight. Each request runs in its own task,
+//! tracked so shutdown can wait for it: a caller who hangs up cannot cancel
+//! a dial half-way, and every request ends with exactly one audit line.
 
+pub mod audit;
+pub mod input;
 pub mod outcome;
 
+use std::hash::{Hash, Hasher};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use crate::call::outcome::{DialResult, PbxInfo, Refusal, Status};
-use crate::guard::keys::{Caller, Credential, Keys};
-use crate::guard::once::{self, Claim, Publisher, Recent};
-use crate::number::{DialString, RuleError};
-use crate::pbx::client::Dispatcher;
-use crate::profile::{Profile, Profiles};
-use crate::template::{DialValues, Rendered, Request};
+use arc_swap::ArcSwap;
+use tokio_util::task::TaskTracker;
 
-/// A dial as asked for, before validation. Every field is optional here so
-/// that missing input is reported by the gateway in the one result shape.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct DialInput {
-    pub credential: Credential,
-    pub branch: Option<String>,
-    pub action: Option<String>,
-    pub extension: Option<String>,
-    pub number: Option<String>,
-    pub caller_id: Option<String>,
-    pub external_id: Option<String>,
-    pub idempotency_key: Option<String>,
-    pub dry_run: bool,
-}
+use crate::guard::keys::{self, Caller, Credential};
+use crate::guard::once::{self, Claim, Publisher};
+use crate::state::{Runtime, Snapshot, WindowKey};
+use crate::template::Rendered;
+use input::{ActionInput, Checked};
+use outcome::{ActionResult, Refusal, Status};
 
-impl Default for DialInput {
-    fn default() -> Self {
-        DialInput {
-            credential: Credential::Presented(None),
-            branch: None,
-            action: None,
-            extension: None,
-            number: None,
-            caller_id: None,
-            external_id: None,
-            idempotency_key: None,
-            dry_run: false,
-        }
-    }
-}
-
-/// The longest `external_id` and `Idempotency-Key` accepted.
-pub const MAX_EXTERNAL_ID: usize = 128;
-/// How long an `Idempotency-Key` is remembered.
-pub const IDEMPOTENCY_WINDOW: Duration = Duration::from_secs(24 * 3600);
-/// How long a dial waits for a free slot under `max_in_flight` before 429.
+/// How long a request waits for a free slot under `max_in_flight` before 429.
 pub const IN_FLIGHT_WAIT: Duration = Duration::from_secs(1);
 
-/// Gateway-wide settings from `webdial.yaml`.
-#[derive(Debug)]
-pub struct Settings {
-    pub keys: Keys,
-    pub dedupe_window: Duration,
-}
-
-impl Default for Settings {
-    fn default() -> Self {
-        Settings { keys: Keys::default(), dedupe_window: crate::settings::DEFAULT_DEDUPE_WINDOW }
-    }
-}
-
-/// Same caller, branch, extension, number.
-type DedupeKey = (String, String, String, String);
-/// Same caller, same `Idempotency-Key`.
-type IdempotencyKey = (String, String);
-
-/// Everything a dial needs, built once at start-up.
+/// The gateway: the current configuration, the state that outlives it, and
+/// the requests in flight.
 pub struct Gateway {
-    profiles: Profiles,
-    dispatcher: Dispatcher,
-    keys: Keys,
-    recent: Recent<DedupeKey>,
-    dedupe_window: Duration,
-    idempotent: Recent<IdempotencyKey>,
+    snapshot: ArcSwap<Snapshot>,
+    runtime: Runtime,
+    tasks: TaskTracker,
 }
 
 impl std::fmt::Debug for Gateway {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Gateway").field("branches", &self.profiles.len()).finish_non_exhaustive()
+        f.debug_struct("Gateway").field("branches", &self.snapshot.load().profiles.len()).finish_non_exhaustive()
     }
 }
 
-/// A dial that passed every check.
-struct Checked {
-    profile: Arc<Profile>,
-    action: String,
-    values: DialValues,
-    /// The number as the duplicate check compares it (E.164 when readable).
-    same_number: String,
-}
-
-/// Claims to publish the result to, and forget if nothing was sent.
+/// Where a claim on the once-per-click stores stands.
 enum Claimed {
+    /// No store applies (duplicate window off, no Idempotency-Key).
     Nothing,
-    Dedupe(Publisher, DedupeKey),
-    Idempotency(Publisher, IdempotencyKey),
+    Window(Publisher<ActionResult>, WindowKey),
+    Idempotency(Publisher<ActionResult>, (String, Vec<u8>)),
 }
 
 impl Gateway {
-    pub fn new(profiles: Profiles, dispatcher: Dispatcher, settings: Settings) -> Self {
-        Gateway {
-            profiles,
-            dispatcher,
-            keys: settings.keys,
-            recent: Recent::new(settings.dedupe_window, once::DEFAULT_CAP),
-            dedupe_window: settings.dedupe_window,
-            idempotent: Recent::new(IDEMPOTENCY_WINDOW, once::DEFAULT_CAP),
-        }
+    pub fn new(snapshot: Snapshot, runtime: Runtime) -> Self {
+        Gateway { snapshot: ArcSwap::from_pointee(snapshot), runtime, tasks: TaskTracker::new() }
     }
 
-    pub fn profiles(&self) -> &Profiles {
-        &self.profiles
+    /// The configuration requests start with now.
+    pub fn snapshot(&self) -> Arc<Snapshot> {
+        self.snapshot.load_full()
     }
 
-    /// Runs one dial to completion and logs its audit line. The dial runs in
-    /// its own task: a caller who hangs up cannot cancel it half-way, so a
-    /// started dial is always sent at most once, settled for its duplicates,
-    /// and audited.
-    pub async fn dial(self: &Arc<Self>, input: DialInput) -> DialResult {
+    /// The requests in flight, for shutdown to wait on.
+    pub fn tasks(&self) -> &TaskTracker {
+        &self.tasks
+    }
+
+    pub fn runtime(&self) -> &Runtime {
+        &self.runtime
+    }
+
+    /// Runs one request to completion and logs its audit line. It runs in
+    /// its own tracked task: a caller who hangs up cannot cancel it half-way,
+    /// so a started request is sent at most once, settled for its
+    /// duplicates, and audited — also when the process is shutting down.
+    pub async fn run(self: &Arc<Self>, credential: Credential, input: ActionInput) -> ActionResult {
         let id = ulid::Ulid::generate().to_string();
         let (gw, task_id) = (self.clone(), id.clone());
-        match tokio::spawn(async move { gw.dial_here(&task_id, input).await }).await {
+        let branch = input.branch.clone();
+        let action = input.action().to_string();
+        match self.tasks.spawn(async move { gw.run_and_audit(&task_id, credential, input).await }).await {
             Ok(result) => result,
-            Err(_) => {
-                let mut r = DialResult::new(&id, Status::BadResponse, None, "dial");
-                r.message = Some("internal error while dialling; the PBX may have received the dial".into());
-                r
-            }
+            Err(_) => ActionResult::internal(
+                &id,
+                branch.as_deref(),
+                &action,
+                "the request failed inside the gateway; the PBX may have received it",
+            ),
         }
     }
 
-    async fn dial_here(&self, id: &str, input: DialInput) -> DialResult {
+    async fn run_and_audit(&self, id: &str, credential: Credential, input: ActionInput) -> ActionResult {
         let started = Instant::now();
-        let (result, caller) = self.run(id, &input).await;
-        let result = result.redact();
-        audit(&result, &input, &caller, started);
+        let snapshot = self.snapshot();
+        let mut caller = "-".to_string();
+        let mut dialled = None;
+        let result = self.decide_and_send(id, &snapshot, &credential, &input, &mut caller, &mut dialled).await.redact();
+        audit::record(&result, &input, &caller, dialled.as_deref(), started);
         result
     }
 
-    async fn run(&self, id: &str, input: &DialInput) -> (DialResult, String) {
-        let action = input.action.as_deref().unwrap_or("dial");
-        let caller = match self.keys.authenticate(&input.credential) {
+    /// Every check, then (unless refused, a dry run or a duplicate) one send.
+    async fn decide_and_send(
+        &self,
+        id: &str,
+        snapshot: &Snapshot,
+        credential: &Credential,
+        input: &ActionInput,
+        caller_name: &mut String,
+        dialled: &mut Option<String>,
+    ) -> ActionResult {
+        let action = input.action();
+        let refused = |r: Refusal| ActionResult::refused(id, &r, input.branch.as_deref(), action);
+        let caller = match keys::authenticate(&snapshot.settings.keys, credential) {
             Ok(c) => c,
-            Err(r) => return (DialResult::refused(id, &r, input.branch.as_deref(), action), "-".into()),
+            Err(e) => return refused(e.into()),
         };
-        let name = caller.name().to_string();
-        let checked = match self.check(input, caller) {
+        *caller_name = caller.name().to_string();
+        let profile = match input::branch(&snapshot.profiles, input) {
+            Ok(p) => p,
+            Err(r) => return refused(r),
+        };
+        if let Caller::Key(key) = caller {
+            if let Err(e) = keys::may_use(key, &profile.branch).and_then(|()| self.runtime.rates.take(key)) {
+                return refused(e.into());
+            }
+        }
+        let checked = match input::check(profile, input) {
             Ok(c) => c,
-            Err(r) => return (DialResult::refused(id, &r, input.branch.as_deref(), action), name),
+            Err(r) => return refused(r),
         };
-        (self.run_checked(id, input, &name, checked).await, name)
+        *dialled = checked.context.get("number").map(str::to_string);
+        self.render_and_send(id, snapshot, input, caller_name, checked).await
     }
 
-    async fn run_checked(&self, id: &str, input: &DialInput, caller: &str, checked: Checked) -> DialResult {
-        let branch = Some(checked.profile.branch.as_str());
+    async fn render_and_send(
+        &self,
+        id: &str,
+        snapshot: &Snapshot,
+        input: &ActionInput,
+        caller: &str,
+        checked: Checked,
+    ) -> ActionResult {
+        let branch = checked.profile.branch.as_str();
         let action = checked.action.as_str();
-        let Some(act) = checked.profile.action(action) else {
-            let r = Refusal::UnknownAction { branch: checked.profile.branch.clone(), action: action.to_string() };
-            return DialResult::refused(id, &r, branch, action);
+        let Some(act) = checked.act() else {
+            return ActionResult::internal(id, Some(branch), action, "the checked action vanished");
         };
-        let request = match act.template.render(self.profiles.templates(), &checked.values) {
-            Err(e) => return DialResult::refused(id, &Refusal::InvalidRequest(e.message), branch, action),
+        let request = match act.template.render(snapshot.profiles.templates(), &checked.context) {
+            Err(e) => {
+                let field = e.field.as_deref().map(|f| format!(" ({f})")).unwrap_or_default();
+                let r = Refusal::InvalidRequest(format!("branch {branch:?}: the request cannot be built{field}: {e}"));
+                return ActionResult::refused(id, &r, Some(branch), action);
+            }
             Ok(Rendered::Uri(uri)) => {
-                let mut r =
-                    DialResult::new(id, if input.dry_run { Status::DryRun } else { Status::OpenUri }, branch, action);
+                let status = if input.dry_run { Status::DryRun } else { Status::OpenUri };
+                let mut r = ActionResult::new(id, status, Some(branch), action);
                 r.uri = Some(uri);
                 return r;
             }
             Ok(Rendered::Http(request)) if input.dry_run => {
-                let mut r = DialResult::new(id, Status::DryRun, branch, action);
+                let mut r = ActionResult::new(id, Status::DryRun, Some(branch), action);
                 r.request = Some(request.shown());
                 return r;
             }
@@ -191,220 +171,118 @@ impl Gateway {
         };
 
         // One call per click: a repeat gets the first answer.
-        let claimed = match &input.idempotency_key {
-            Some(k) => match self.idempotent.claim((caller.to_string(), k.clone())) {
-                Claim::First(p) => Claimed::Idempotency(p, (caller.to_string(), k.clone())),
-                Claim::Duplicate(rx) => return duplicate(id, rx, branch, action).await,
-            },
-            // A zero window turns the duplicate check off.
-            None if self.dedupe_window.is_zero() => Claimed::Nothing,
-            None => {
-                let key = (
-                    caller.to_string(),
-                    checked.profile.branch.clone(),
-                    checked.values.extension.clone(),
-                    checked.same_number.clone(),
-                );
-                match self.recent.claim(key.clone()) {
-                    Claim::First(p) => Claimed::Dedupe(p, key),
-                    Claim::Duplicate(rx) => return duplicate(id, rx, branch, action).await,
-                }
+        let claimed = match self.claim(caller, input, &checked) {
+            Ok(c) => c,
+            Err(rx) => return duplicate(id, rx, Some(branch), action).await,
+        };
+        let permit = match self.runtime.in_flight.acquire(branch, checked.profile.max_in_flight, IN_FLIGHT_WAIT).await {
+            Ok(p) => p,
+            Err(full) => {
+                let result = ActionResult::refused(id, &full.into(), Some(branch), action);
+                self.settle(claimed, &result, true);
+                return result;
             }
         };
-
-        let permit = match &checked.profile.in_flight {
-            None => None,
-            Some(sem) => match tokio::time::timeout(IN_FLIGHT_WAIT, sem.clone().acquire_owned()).await {
-                Ok(Ok(p)) => Some(p),
-                _ => {
-                    let r = Refusal::RateLimited(format!(
-                        "branch {:?} already has its maximum of dials in flight",
-                        checked.profile.branch
-                    ));
-                    let result = DialResult::refused(id, &r, branch, action);
-                    self.settle(claimed, &result, true);
-                    return result;
-                }
-            },
-        };
-
-        let result = send(&self.dispatcher, &checked.profile, action, &request, id).await;
+        let (sent, elapsed) = self.runtime.clients.send(&request, act.timeout, &checked.profile.tls).await;
         drop(permit);
-        // Unreachable: the PBX never saw it, so the next click may dial again.
+        let elapsed_ms = elapsed.as_millis() as u64;
+        let result = match sent {
+            Err(e) => ActionResult::from_send_error(id, branch, action, &e, elapsed_ms),
+            Ok(answer) => {
+                let read = act.response.read(&answer);
+                ActionResult::from_answer(id, branch, action, &answer, read, elapsed_ms)
+            }
+        };
+        // Unreachable: the PBX never saw it, so the next click may try again.
         self.settle(claimed, &result, result.status == Status::Unreachable);
         result
     }
 
-    fn settle(&self, claimed: Claimed, result: &DialResult, forget: bool) {
+    /// Claims this request in the once-per-click stores; `Err` holds the
+    /// first request's answer-to-be when this one is a repeat.
+    #[allow(clippy::result_large_err)]
+    fn claim(
+        &self,
+        caller: &str,
+        input: &ActionInput,
+        checked: &Checked,
+    ) -> Result<Claimed, tokio::sync::watch::Receiver<Option<ActionResult>>> {
+        match &input.idempotency_key {
+            Some(k) => {
+                let key = (caller.to_string(), k.clone());
+                match self.runtime.idempotent.claim(key.clone()) {
+                    Claim::First(p) => Ok(Claimed::Idempotency(p, key)),
+                    Claim::Duplicate(rx) => Err(rx),
+                }
+            }
+            // A zero window turns the duplicate check off.
+            None if self.runtime.dedupe_window.is_zero() => Ok(Claimed::Nothing),
+            None => {
+                let key = (
+                    caller.to_string(),
+                    checked.profile.branch.clone(),
+                    checked.action.clone(),
+                    checked.context.get("extension").unwrap_or("").to_string(),
+                    checked.subject.clone(),
+                );
+                match self.runtime.recent.claim(key.clone()) {
+                    Claim::First(p) => Ok(Claimed::Window(p, key)),
+                    Claim::Duplicate(rx) => Err(rx),
+                }
+            }
+        }
+    }
+
+    fn settle(&self, claimed: Claimed, result: &ActionResult, forget: bool) {
         match claimed {
             Claimed::Nothing => {}
-            Claimed::Dedupe(p, key) => {
+            Claimed::Window(p, key) => {
                 p.publish(result);
                 if forget {
-                    self.recent.forget(&key);
+                    self.runtime.recent.forget(&key);
                 }
             }
             Claimed::Idempotency(p, key) => {
                 p.publish(result);
                 if forget {
-                    self.idempotent.forget(&key);
+                    self.runtime.idempotent.forget(&key);
                 }
             }
         }
     }
-
-    /// Validates input, resolves branch and action, checks the key and the number rules. No I/O.
-    fn check(&self, input: &DialInput, caller: Caller<'_>) -> Result<Checked, Refusal> {
-        let invalid = |m: String| Refusal::InvalidRequest(m);
-        let branch = input
-            .branch
-            .as_deref()
-            .map(str::trim)
-            .filter(|b| !b.is_empty())
-            .ok_or_else(|| invalid("`branch` is missing".into()))?;
-        let profile = self.profiles.get(branch).ok_or_else(|| match self.profiles.broken(branch) {
-            Some(why) => Refusal::UnknownBranch(format!("{branch} (its profile did not load: {why})")),
-            None => Refusal::UnknownBranch(branch.to_string()),
-        })?;
-        if let Caller::Key(key) = caller {
-            key.may_dial(branch)?;
-            key.take()?;
-        }
-        let action = input.action.as_deref().unwrap_or("dial");
-        if profile.action(action).is_none() {
-            return Err(Refusal::UnknownAction { branch: branch.to_string(), action: action.to_string() });
-        }
-        if let Some(k) = &input.idempotency_key {
-            if k.is_empty() || k.len() > MAX_EXTERNAL_ID || k.chars().any(char::is_control) {
-                return Err(invalid(format!("Idempotency-Key must be 1 to {MAX_EXTERNAL_ID} printable characters")));
-            }
-        }
-
-        let required = |name: &str, v: &Option<String>| -> Result<DialString, Refusal> {
-            let v = v.as_deref().ok_or_else(|| invalid(format!("`{name}` is missing")))?;
-            DialString::parse(v).map_err(|e| invalid(format!("`{name}` {e}")))
-        };
-        let extension = required("extension", &input.extension)?;
-        let number = required("number", &input.number)?;
-        let caller_id = match &input.caller_id {
-            Some(c) if !c.trim().is_empty() => {
-                Some(DialString::parse(c).map_err(|e| invalid(format!("`caller_id` {e}")))?.to_string())
-            }
-            _ => None,
-        };
-        let external_id = match &input.external_id {
-            Some(x) if x.chars().count() > MAX_EXTERNAL_ID => {
-                return Err(invalid(format!("`external_id` is longer than {MAX_EXTERNAL_ID} characters")));
-            }
-            Some(x) if x.chars().any(char::is_control) => {
-                return Err(invalid("`external_id` contains a control character".into()));
-            }
-            Some(x) if !x.is_empty() => Some(x.clone()),
-            _ => None,
-        };
-        let resolved = profile.number.apply(&number).map_err(|e| match e {
-            RuleError::Unreadable(m) => invalid(format!("`number` {m}")),
-            RuleError::Forbidden(m) => Refusal::Forbidden(m),
-        })?;
-        let values = DialValues {
-            branch: profile.branch.clone(),
-            extension: extension.to_string(),
-            number: resolved.dial,
-            raw_number: input.number.clone().unwrap_or_default(),
-            caller_id,
-            external_id,
-        };
-        Ok(Checked {
-            profile: profile.clone(),
-            action: action.to_string(),
-            values,
-            same_number: resolved.e164.unwrap_or_else(|| number.to_string()),
-        })
-    }
 }
 
-/// The first dial's answer, for a repeat.
+/// A stable fingerprint of what a request asks for, to tell a reused
+/// `Idempotency-Key` with a different request from a true repeat.
+pub fn fingerprint(checked: &Checked) -> u64 {
+    let mut h = std::collections::hash_map::DefaultHasher::new();
+    checked.profile.branch.hash(&mut h);
+    checked.action.hash(&mut h);
+    checked.context.hash(&mut h);
+    h.finish()
+}
+
+/// The first request's answer, for a repeat.
 async fn duplicate(
     id: &str,
-    rx: tokio::sync::watch::Receiver<Option<DialResult>>,
+    rx: tokio::sync::watch::Receiver<Option<ActionResult>>,
     branch: Option<&str>,
     action: &str,
-) -> DialResult {
+) -> ActionResult {
     match once::wait(rx).await {
         Some(mut first) => {
             first.duplicate = true;
             first
         }
         None => {
-            let mut r = DialResult::new(id, Status::BadResponse, branch, action);
-            r.message = Some("an identical dial was in flight and failed; the PBX may have received it".into());
+            let mut r = ActionResult::internal(
+                id,
+                branch,
+                action,
+                "an identical request was in flight and failed; the PBX may have received it",
+            );
             r.duplicate = true;
             r
         }
     }
-}
-
-/// Sends and reads one dial.
-async fn send(dispatcher: &Dispatcher, profile: &Profile, action: &str, request: &Request, id: &str) -> DialResult {
-    let branch = Some(profile.branch.as_str());
-    let Some(act) = profile.action(action) else {
-        return DialResult::new(id, Status::BadResponse, branch, action);
-    };
-    let (sent, elapsed) = dispatcher.send(request, act.timeout, &profile.tls).await;
-    let elapsed_ms = elapsed.as_millis() as u64;
-    let answer = match sent {
-        Ok(a) => a,
-        Err(e) => {
-            let mut r = DialResult::new(id, e.status(), branch, action);
-            r.message = Some(e.to_string());
-            r.pbx = Some(PbxInfo { http_status: None, format: None, elapsed_ms, body: serde_json::Value::Null });
-            return r;
-        }
-    };
-    match act.response.read(&answer) {
-        Ok(reading) => {
-            let status = if reading.ok { Status::Accepted } else { Status::Rejected };
-            let mut r = DialResult::new(id, status, branch, action);
-            r.call_id = reading.call_id;
-            r.message = reading.message;
-            r.pbx = Some(PbxInfo {
-                http_status: Some(answer.http_status),
-                format: Some(reading.format),
-                elapsed_ms,
-                body: reading.body,
-            });
-            r
-        }
-        Err(bad) => {
-            let mut r = DialResult::new(id, bad.status(), branch, action);
-            r.message = Some(bad.message);
-            r.pbx = Some(PbxInfo {
-                http_status: Some(answer.http_status),
-                format: Some(bad.format),
-                elapsed_ms,
-                body: bad.body,
-            });
-            r
-        }
-    }
-}
-
-/// The one structured line every dial leaves. Never a key or a secret:
-/// only the fields named here (and the log writer masks secrets anyway).
-fn audit(result: &DialResult, input: &DialInput, caller: &str, started: Instant) {
-    tracing::info!(
-        target: "webdial::audit",
-        id = %result.id,
-        key = caller,
-        branch = result.branch.as_deref().unwrap_or(""),
-        action = %result.action,
-        extension = input.extension.as_deref().unwrap_or(""),
-        number = input.number.as_deref().unwrap_or(""),
-        status = result.status.as_str(),
-        pbx_status = result.pbx.as_ref().and_then(|p| p.http_status).unwrap_or(0),
-        elapsed_ms = started.elapsed().as_millis() as u64,
-        duplicate = result.duplicate,
-        dry_run = input.dry_run,
-        "dial"
-    );
 }

@@ -1,16 +1,18 @@
-//! The one answer shape every dial gets, and the one place where each kind
-//! of failure is mapped to the spec's `status` and HTTP code.
+//! The one answer shape every request gets, and the one place where each
+//! kind of failure is mapped to its `status` and HTTP code.
 
-use axum::http::StatusCode;
+use http::StatusCode;
 use serde::Serialize;
 use serde_json::Value as Json;
 
-use crate::pbx::answer::{BadResponse, Format};
+use crate::guard::keys::KeyError;
+use crate::guard::limits::Full;
+use crate::pbx::answer::{Answer, BadResponse, Format, Reading};
 use crate::pbx::client::SendError;
 use crate::secrets;
 use crate::template::ShownRequest;
 
-/// The spec's statuses (SPEC §3).
+/// Every status a result can have.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Status {
@@ -27,6 +29,7 @@ pub enum Status {
     UnknownBranch,
     UnknownAction,
     RateLimited,
+    Conflict,
 }
 
 impl Status {
@@ -44,6 +47,7 @@ impl Status {
             Status::Forbidden => StatusCode::FORBIDDEN,
             Status::UnknownBranch | Status::UnknownAction => StatusCode::NOT_FOUND,
             Status::RateLimited => StatusCode::TOO_MANY_REQUESTS,
+            Status::Conflict => StatusCode::UNPROCESSABLE_ENTITY,
         }
     }
 
@@ -62,11 +66,12 @@ impl Status {
             Status::UnknownBranch => "unknown_branch",
             Status::UnknownAction => "unknown_action",
             Status::RateLimited => "rate_limited",
+            Status::Conflict => "conflict",
         }
     }
 }
 
-/// Why a dial was refused before anything was sent.
+/// Why a request was refused before anything was sent.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum Refusal {
     /// 400: missing or malformed input.
@@ -82,23 +87,49 @@ pub enum Refusal {
     #[error("no branch {0}")]
     UnknownBranch(String),
     /// 404: the branch's profile has no such action.
-    #[error("branch {branch:?} has no action {action:?}")]
-    UnknownAction { branch: String, action: String },
+    #[error("branch {branch:?} has no action {action:?} (it has: {known})")]
+    UnknownAction { branch: String, action: String, known: String },
+    /// 404: no such endpoint.
+    #[error("no such endpoint: {method} {path} (the API is /v1/dial, /v1/actions/ACTION and /healthz)")]
+    NoSuchPath { method: String, path: String },
+    /// 405 in spirit, 400 in the one shape: a method the endpoint does not take.
+    #[error("{method} is not allowed on {path}: use GET or POST")]
+    WrongMethod { method: String, path: String },
     /// 429: over a rate or in-flight limit.
     #[error("{0}")]
     RateLimited(String),
+    /// 422: an `Idempotency-Key` reused for a different request.
+    #[error("{0}")]
+    Conflict(String),
 }
 
 impl Refusal {
     pub fn status(&self) -> Status {
         match self {
-            Refusal::InvalidRequest(_) => Status::InvalidRequest,
+            Refusal::InvalidRequest(_) | Refusal::WrongMethod { .. } => Status::InvalidRequest,
             Refusal::Unauthorized(_) => Status::Unauthorized,
             Refusal::Forbidden(_) => Status::Forbidden,
             Refusal::UnknownBranch(_) => Status::UnknownBranch,
-            Refusal::UnknownAction { .. } => Status::UnknownAction,
+            Refusal::UnknownAction { .. } | Refusal::NoSuchPath { .. } => Status::UnknownAction,
             Refusal::RateLimited(_) => Status::RateLimited,
+            Refusal::Conflict(_) => Status::Conflict,
         }
+    }
+}
+
+impl From<KeyError> for Refusal {
+    fn from(e: KeyError) -> Self {
+        match e {
+            KeyError::Missing | KeyError::Invalid => Refusal::Unauthorized(e.to_string()),
+            KeyError::OutOfScope { .. } => Refusal::Forbidden(e.to_string()),
+            KeyError::OverRate { .. } => Refusal::RateLimited(e.to_string()),
+        }
+    }
+}
+
+impl From<Full> for Refusal {
+    fn from(e: Full) -> Self {
+        Refusal::RateLimited(e.to_string())
     }
 }
 
@@ -112,12 +143,6 @@ impl SendError {
     }
 }
 
-impl BadResponse {
-    pub fn status(&self) -> Status {
-        Status::BadResponse
-    }
-}
-
 /// What the PBX did, when it was asked.
 #[derive(Debug, Clone, Serialize, PartialEq)]
 pub struct PbxInfo {
@@ -127,10 +152,10 @@ pub struct PbxInfo {
     pub body: Json,
 }
 
-/// The answer to one dial (SPEC §3).
+/// The answer to one request: the one JSON shape.
 #[derive(Debug, Clone, Serialize, PartialEq)]
-pub struct DialResult {
-    pub ok: bool,
+pub struct ActionResult {
+    ok: bool,
     pub status: Status,
     pub branch: Option<String>,
     pub action: String,
@@ -145,9 +170,9 @@ pub struct DialResult {
     pub duplicate: bool,
 }
 
-impl DialResult {
+impl ActionResult {
     pub fn new(id: &str, status: Status, branch: Option<&str>, action: &str) -> Self {
-        DialResult {
+        ActionResult {
             ok: status.ok(),
             status,
             branch: branch.map(str::to_string),
@@ -163,9 +188,58 @@ impl DialResult {
     }
 
     pub fn refused(id: &str, refusal: &Refusal, branch: Option<&str>, action: &str) -> Self {
-        let mut r = DialResult::new(id, refusal.status(), branch, action);
-        r.message = Some(refusal.to_string());
+        ActionResult::new(id, refusal.status(), branch, action).with_message(refusal.to_string())
+    }
+
+    /// Something went wrong inside the gateway. Reported as `bad_response`
+    /// (502) — the closest status a caller can act on — with words that say
+    /// it was the gateway, and whether the PBX may have been reached.
+    pub fn internal(id: &str, branch: Option<&str>, action: &str, message: &str) -> Self {
+        ActionResult::new(id, Status::BadResponse, branch, action).with_message(format!("internal error: {message}"))
+    }
+
+    /// No answer could be read from the PBX.
+    pub fn from_send_error(id: &str, branch: &str, action: &str, e: &SendError, elapsed_ms: u64) -> Self {
+        let mut r = ActionResult::new(id, e.status(), Some(branch), action).with_message(e.to_string());
+        r.pbx = Some(PbxInfo { http_status: None, format: None, elapsed_ms, body: Json::Null });
         r
+    }
+
+    /// The PBX answered; `read` is what its answer said under the profile's rules.
+    pub fn from_answer(
+        id: &str,
+        branch: &str,
+        action: &str,
+        answer: &Answer,
+        read: Result<Reading, BadResponse>,
+        elapsed_ms: u64,
+    ) -> Self {
+        let http_status = Some(answer.http_status);
+        match read {
+            Ok(reading) => {
+                let status = if reading.ok { Status::Accepted } else { Status::Rejected };
+                let mut r = ActionResult::new(id, status, Some(branch), action);
+                r.call_id = reading.call_id;
+                r.message = reading.message;
+                r.pbx = Some(PbxInfo { http_status, format: Some(reading.format), elapsed_ms, body: reading.body });
+                r
+            }
+            Err(bad) => {
+                let mut r = ActionResult::new(id, Status::BadResponse, Some(branch), action);
+                r.message = Some(bad.message);
+                r.pbx = Some(PbxInfo { http_status, format: Some(bad.format), elapsed_ms, body: bad.body });
+                r
+            }
+        }
+    }
+
+    pub fn with_message(mut self, message: impl Into<String>) -> Self {
+        self.message = Some(message.into());
+        self
+    }
+
+    pub fn ok(&self) -> bool {
+        self.ok
     }
 
     pub fn http_status(&self) -> StatusCode {
@@ -194,7 +268,7 @@ mod tests {
     use super::*;
 
     #[test]
-    fn statuses_map_to_the_spec_table() {
+    fn statuses_map_to_the_one_table() {
         let table = [
             (Status::Accepted, true, 200),
             (Status::OpenUri, true, 200),
@@ -209,10 +283,20 @@ mod tests {
             (Status::UnknownBranch, false, 404),
             (Status::UnknownAction, false, 404),
             (Status::RateLimited, false, 429),
+            (Status::Conflict, false, 422),
         ];
         for (status, ok, code) in table {
             assert_eq!((status.ok(), status.http().as_u16()), (ok, code), "{status:?}");
             assert_eq!(serde_json::to_value(status).unwrap(), serde_json::json!(status.as_str()));
         }
+    }
+
+    #[test]
+    fn key_refusals_map_to_401_403_429() {
+        let r = |e: KeyError| Refusal::from(e).status();
+        assert_eq!(r(KeyError::Missing), Status::Unauthorized);
+        assert_eq!(r(KeyError::Invalid), Status::Unauthorized);
+        assert_eq!(r(KeyError::OutOfScope { key: "k".into(), branch: "b".into() }), Status::Forbidden);
+        assert_eq!(r(KeyError::OverRate { key: "k".into(), rate: "1/min".into() }), Status::RateLimited);
     }
 }

@@ -14,52 +14,50 @@ use std::time::{Duration, Instant};
 
 use tokio::sync::watch;
 
-use crate::call::outcome::DialResult;
-
 /// Most entries a store keeps; past this the oldest are dropped.
 pub const DEFAULT_CAP: usize = 100_000;
 
-struct Entry {
+struct Entry<V> {
     at: Instant,
-    result: watch::Receiver<Option<DialResult>>,
+    result: watch::Receiver<Option<V>>,
 }
 
 /// Recent dials by key, for `window`.
-pub struct Recent<K> {
+pub struct Recent<K, V> {
     window: Duration,
     cap: usize,
-    inner: Mutex<Inner<K>>,
+    inner: Mutex<Inner<K, V>>,
 }
 
-struct Inner<K> {
-    map: HashMap<K, Entry>,
+struct Inner<K, V> {
+    map: HashMap<K, Entry<V>>,
     last_sweep: Instant,
 }
 
 /// What a claim found.
-pub enum Claim {
+pub enum Claim<V> {
     /// This request is the first: dial, then [`Publisher::publish`] the result.
-    First(Publisher),
+    First(Publisher<V>),
     /// Another request got there first: wait for its result.
-    Duplicate(watch::Receiver<Option<DialResult>>),
+    Duplicate(watch::Receiver<Option<V>>),
 }
 
 /// Publishes the first request's result to everyone waiting on it.
-pub struct Publisher(watch::Sender<Option<DialResult>>);
+pub struct Publisher<V>(watch::Sender<Option<V>>);
 
-impl Publisher {
-    pub fn publish(self, result: &DialResult) {
+impl<V: Clone> Publisher<V> {
+    pub fn publish(self, result: &V) {
         self.0.send_replace(Some(result.clone()));
     }
 }
 
-impl<K: Hash + Eq + Clone> Recent<K> {
+impl<K: Hash + Eq + Clone, V: Clone> Recent<K, V> {
     pub fn new(window: Duration, cap: usize) -> Self {
         Recent { window, cap, inner: Mutex::new(Inner { map: HashMap::new(), last_sweep: Instant::now() }) }
     }
 
     /// Claims `key`, or finds the request that already did (within the window).
-    pub fn claim(&self, key: K) -> Claim {
+    pub fn claim(&self, key: K) -> Claim<V> {
         let now = Instant::now();
         let Ok(mut inner) = self.inner.lock() else {
             // A poisoned lock means a panic elsewhere; do not block dialling on it.
@@ -103,7 +101,7 @@ impl<K: Hash + Eq + Clone> Recent<K> {
 }
 
 /// Waits for the first request's result; `None` if it vanished without one.
-pub async fn wait(mut rx: watch::Receiver<Option<DialResult>>) -> Option<DialResult> {
+pub async fn wait<V: Clone>(mut rx: watch::Receiver<Option<V>>) -> Option<V> {
     match rx.wait_for(Option::is_some).await {
         Ok(r) => r.clone(),
         Err(_) => None,
@@ -113,21 +111,20 @@ pub async fn wait(mut rx: watch::Receiver<Option<DialResult>>) -> Option<DialRes
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::call::outcome::Status;
 
     #[tokio::test]
     async fn a_duplicate_waits_for_and_gets_the_first_result() {
-        let store: Recent<&str> = Recent::new(Duration::from_secs(5), 10);
+        let store: Recent<&str, String> = Recent::new(Duration::from_secs(5), 10);
         let Claim::First(publisher) = store.claim("k") else { panic!("first") };
         let Claim::Duplicate(rx) = store.claim("k") else { panic!("duplicate") };
         let waiter = tokio::spawn(wait(rx));
-        publisher.publish(&DialResult::new("id1", Status::Accepted, Some("b"), "dial"));
-        assert_eq!(waiter.await.unwrap().unwrap().id, "id1");
+        publisher.publish(&"id1".to_string());
+        assert_eq!(waiter.await.unwrap().unwrap(), "id1");
     }
 
     #[tokio::test]
     async fn entries_expire_and_the_store_stays_under_its_cap() {
-        let store: Recent<u32> = Recent::new(Duration::from_millis(20), 50);
+        let store: Recent<u32, ()> = Recent::new(Duration::from_millis(20), 50);
         for i in 0..500 {
             let _ = store.claim(i);
         }

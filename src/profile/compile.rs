@@ -6,7 +6,7 @@ use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::time::Duration;
 
-use super::raw::{RawAction, RawAuth, RawDuration, RawNumber, RawProfile, RawTls};
+use super::raw::{NAMED_ACTIONS, RawAction, RawAuth, RawDuration, RawNumber, RawProfile, RawTls};
 use super::{Action, DEFAULT_TIMEOUT, MAX_TIMEOUT, Tls};
 use crate::number::{self, NumberFormat, NumberRules};
 use crate::pbx::answer;
@@ -14,7 +14,36 @@ use crate::settings::yaml;
 use crate::syntax::iqx;
 use crate::template::{Auth, HttpSpec, RequestTemplate, Templates};
 
-pub(super) type CompileErrors = Vec<(yaml::Path, String)>;
+/// One problem: where in the profile, what, and (for a template variable
+/// nothing defines) which variable, so the loader can tell the branch.
+#[derive(Debug, Clone)]
+pub(super) struct Problem {
+    pub(super) at: yaml::Path,
+    pub(super) message: String,
+    pub(super) missing: Option<String>,
+}
+
+impl From<(yaml::Path, String)> for Problem {
+    fn from((at, message): (yaml::Path, String)) -> Self {
+        Problem { at, message, missing: None }
+    }
+}
+
+/// Problems, pushed as `(path, message)` pairs or as whole [`Problem`]s.
+#[derive(Debug, Default)]
+pub(super) struct CompileErrors(pub(super) Vec<Problem>);
+
+impl CompileErrors {
+    fn push(&mut self, p: impl Into<Problem>) {
+        self.0.push(p.into());
+    }
+    fn len(&self) -> usize {
+        self.0.len()
+    }
+    fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+}
 
 /// The parts of a profile `compile` produces.
 pub(super) struct Compiled {
@@ -31,7 +60,9 @@ pub(super) fn compile(
     raw: RawProfile,
     dir_of: &dyn Fn(&yaml::Path) -> PathBuf,
 ) -> Result<Compiled, CompileErrors> {
-    let mut errors: CompileErrors = Vec::new();
+    let mut raw = raw;
+    let defined = raw.take_actions();
+    let mut errors = CompileErrors::default();
     let number = compile_number(raw.number.unwrap_or_default(), &mut errors);
     let tls = compile_tls(raw.tls.unwrap_or_default(), dir_of, &mut errors);
     if raw.max_in_flight == Some(0) {
@@ -47,12 +78,33 @@ pub(super) fn compile(
     check_timeout(timeout, "timeout", &mut errors);
     let vars = raw.vars.unwrap_or_default();
     let mut actions = Vec::new();
-    match raw.dial {
-        None => errors.push((yaml::Path::root(), "no `dial`: a branch profile needs a dial line or request".into())),
-        Some(action) => {
-            if let Some(a) = compile_action(templates, "dial", action, &vars, timeout, &number, &mut errors) {
-                actions.push(("dial".to_string(), a));
+    if defined.is_empty() {
+        errors.push((
+            yaml::Path::root(),
+            "no actions: a branch profile needs at least `dial` (an IQX line or a request)".to_string(),
+        ));
+    }
+    for (name, action, named) in defined {
+        let at = if named { yaml::Path::root().key(&name) } else { yaml::Path::root().key("actions").key(&name) };
+        if !named && !valid_action_name(&name) {
+            errors.push((at, format!("{name:?} is not a usable action name: use lower-case letters, digits and _")));
+            continue;
+        }
+        if !named && NAMED_ACTIONS.contains(&name.as_str()) {
+            errors.push((at, format!("`{name}` is a top-level action: write it as `{name}:`, not under `actions:`")));
+            continue;
+        }
+        let field = if named { name.clone() } else { format!("actions.{name}") };
+        if let Some(a) = compile_action(templates, &field, action, &vars, timeout, &number, &mut errors) {
+            if name == "dial" && !a.uses.contains("number") {
+                let what = match a.template.is_iqx() {
+                    true => "the dial line has no `#`: every dial would ring an empty number",
+                    false => "the dial never uses `{{ number }}`: every dial would ring an empty number",
+                };
+                errors.push((at, what.to_string()));
+                continue;
             }
+            actions.push((name, a));
         }
     }
     if errors.is_empty() {
@@ -60,6 +112,14 @@ pub(super) fn compile(
     } else {
         Err(errors)
     }
+}
+
+/// Action names end up in URLs (`/v1/actions/NAME`) and metrics labels.
+fn valid_action_name(name: &str) -> bool {
+    !name.is_empty()
+        && name.len() <= 64
+        && name.starts_with(|c: char| c.is_ascii_lowercase())
+        && name.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_')
 }
 
 fn check_timeout(t: Duration, field: &str, errors: &mut CompileErrors) {
@@ -80,7 +140,9 @@ fn compile_action(
     match raw {
         RawAction::Line(line) => match iqx::parse(&line) {
             Ok(parsed) => {
-                Some(Action { template: RequestTemplate::iqx(parsed), response: answer::Rules::default(), timeout })
+                let template = RequestTemplate::iqx(parsed);
+                let uses = template.uses();
+                Some(Action { template, response: answer::Rules::default(), timeout, uses })
             }
             Err(e) => {
                 errors.push((yaml::Path::parse(name), format!("{e} (at character {} of the line)", e.offset() + 1)));
@@ -149,10 +211,17 @@ fn compile_action(
                 return None;
             }
             match RequestTemplate::compile(templates, name, spec, vars, number_rules) {
-                Ok(template) => Some(Action { template, response: rules, timeout }),
+                Ok(template) => {
+                    let uses = template.uses();
+                    Some(Action { template, response: rules, timeout, uses })
+                }
                 Err(es) => {
                     for e in es {
-                        errors.push((yaml::Path::parse(&e.field.replace('#', ".")), e.message));
+                        errors.push(Problem {
+                            at: yaml::Path::parse(&e.field),
+                            message: e.message,
+                            missing: e.missing,
+                        });
                     }
                     None
                 }

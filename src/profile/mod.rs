@@ -1,5 +1,6 @@
 //! Branch profiles: `profiles/NAME.yaml`, one per branch, loaded and compiled
-//! once at start-up.
+//! into immutable values. Runtime state (in-flight counts, sessions) is kept
+//! elsewhere, by branch name, so a new set of profiles can replace this one.
 //!
 //! A profile that loads can render: every template, expression and URL is
 //! compiled and tried here, and every problem in every file is collected as
@@ -8,7 +9,7 @@
 //! maps merge key by key, the extending file wins). `${ENV}` values are read
 //! here and registered as secrets.
 
-use std::collections::HashMap;
+use std::collections::{BTreeSet, HashMap};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
@@ -22,7 +23,6 @@ use crate::template::{self, RequestTemplate, Templates};
 mod compile;
 mod raw;
 
-pub use raw::RawDuration;
 use raw::RawProfile;
 
 /// Default time to wait for a PBX's answer.
@@ -36,12 +36,11 @@ pub struct Profile {
     pub branch: String,
     pub name: Option<String>,
     pub file: PathBuf,
-    /// A few actions at most: a list is smaller than a map (a map node of
-    /// eleven inline actions cost 3 KB per branch).
+    /// A few actions at most: a list is smaller than a map.
     pub actions: Vec<(String, Action)>,
     pub number: NumberRules,
-    /// Dials to this branch's PBX at once; `None` = unlimited.
-    pub in_flight: Option<Arc<tokio::sync::Semaphore>>,
+    /// Requests to this branch's PBX at once; `None` = unlimited.
+    pub max_in_flight: Option<usize>,
     pub tls: Tls,
 }
 
@@ -63,11 +62,19 @@ pub struct Action {
     pub template: RequestTemplate,
     pub response: answer::Rules,
     pub timeout: Duration,
+    /// The request values its templates read (`extension`, `number`,
+    /// `call_id`…): what a caller must send for this action.
+    pub uses: BTreeSet<&'static str>,
 }
 
 impl Profile {
     pub fn action(&self, name: &str) -> Option<&Action> {
         self.actions.iter().find(|(n, _)| n == name).map(|(_, a)| a)
+    }
+
+    /// The names of its actions, in file order.
+    pub fn action_names(&self) -> impl Iterator<Item = &str> {
+        self.actions.iter().map(|(n, _)| n.as_str())
     }
 }
 
@@ -106,6 +113,12 @@ impl Profiles {
     /// Why `branch` did not load, when its file exists but has errors.
     pub fn broken(&self, branch: &str) -> Option<&str> {
         self.broken.get(branch).map(String::as_str)
+    }
+    /// Every branch whose file did not load, with its first problem, by name.
+    pub fn broken_all(&self) -> impl Iterator<Item = (&str, &str)> {
+        let mut all: Vec<(&str, &str)> = self.broken.iter().map(|(b, w)| (b.as_str(), w.as_str())).collect();
+        all.sort();
+        all.into_iter()
     }
     pub fn insert(&mut self, profile: Profile) {
         self.map.insert(profile.branch.clone(), Arc::new(profile));
@@ -222,12 +235,32 @@ impl<'a> Loader<'a> {
                 file: file.to_path_buf(),
                 actions: compiled.actions,
                 number: compiled.number,
-                in_flight: compiled.max_in_flight.map(|n| Arc::new(tokio::sync::Semaphore::new(n))),
+                max_in_flight: compiled.max_in_flight,
                 tls: compiled.tls,
             }),
             Err(errors) => {
-                for (path, message) in errors {
-                    let d = place(&chain, &path, message);
+                for problem in errors.0 {
+                    let d = place(&chain, &problem.at, problem.message);
+                    // A variable a preset's template needs is the branch's to
+                    // set: say so at the branch file, naming where it is used.
+                    let d = match (problem.missing, d.file == chain[0].path) {
+                        (Some(var), false) => {
+                            let (line, col) =
+                                yaml::locate(&chain[0].source, &yaml::Path::parse("vars")).unwrap_or((1, 1));
+                            Diagnostic::new(
+                                &chain[0].path,
+                                line,
+                                col,
+                                format!(
+                                    "`{var}` is not set: {}:{}:{} uses it; add `{var}:` under `vars:`",
+                                    d.file.display(),
+                                    d.line,
+                                    d.column
+                                ),
+                            )
+                        }
+                        _ => d,
+                    };
                     self.diagnostics.push(d);
                 }
                 None

@@ -2,13 +2,12 @@
 //! serde's `deny_unknown_fields` so a typo is a located load error. Nothing
 //! here is validated beyond its type; `profile` compiles these.
 
-use std::collections::BTreeMap;
-use std::time::Duration;
-
 use serde::Deserialize;
+use std::collections::BTreeMap;
 
 use crate::number::NumberFormat;
 use crate::pbx::answer::Format;
+pub(crate) use crate::settings::yaml::RawDuration;
 
 #[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -18,6 +17,15 @@ pub(crate) struct RawProfile {
     pub(crate) vars: Option<BTreeMap<String, serde_json::Value>>,
     pub(crate) timeout: Option<RawDuration>,
     pub(crate) dial: Option<RawAction>,
+    pub(crate) hangup: Option<RawAction>,
+    pub(crate) hold: Option<RawAction>,
+    pub(crate) unhold: Option<RawAction>,
+    pub(crate) transfer: Option<RawAction>,
+    pub(crate) divert: Option<RawAction>,
+    pub(crate) dtmf: Option<RawAction>,
+    pub(crate) record: Option<RawAction>,
+    /// Any other action, by name.
+    pub(crate) actions: Option<BTreeMap<String, RawAction>>,
     pub(crate) number: Option<RawNumber>,
     pub(crate) max_in_flight: Option<usize>,
     pub(crate) tls: Option<RawTls>,
@@ -53,7 +61,9 @@ impl<'de> Deserialize<'de> for RawAction {
         impl<'de> serde::de::Visitor<'de> for V {
             type Value = RawAction;
             fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-                f.write_str("an IQX dial line (a string) or a request (method, url, form, json, headers, auth, timeout, response)")
+                f.write_str(
+                    "an IQX line (a string) or a request (method, url, form, json, headers, auth, timeout, response)",
+                )
             }
             fn visit_str<E: serde::de::Error>(self, s: &str) -> Result<RawAction, E> {
                 Ok(RawAction::Line(s.to_string()))
@@ -105,24 +115,6 @@ pub(crate) struct RawResponse {
     pub(crate) message: Option<String>,
 }
 
-/// `10s`, `1500ms`, `2m`, or a plain number of seconds.
-#[derive(Debug, Clone, Deserialize)]
-#[serde(untagged)]
-pub enum RawDuration {
-    Seconds(u64),
-    Text(String),
-}
-
-impl RawDuration {
-    pub fn parse(&self) -> Result<Duration, String> {
-        match self {
-            RawDuration::Seconds(s) => Ok(Duration::from_secs(*s)),
-            RawDuration::Text(t) => humantime::parse_duration(t.trim())
-                .map_err(|e| format!("{t:?} is not a duration (like 10s or 1500ms): {e}")),
-        }
-    }
-}
-
 /// A string-to-string mapping that keeps the file's order (form fields are sent in it).
 #[derive(Debug, Default, Clone)]
 pub(crate) struct OrderedMap(pub(crate) Vec<(String, String)>);
@@ -159,5 +151,28 @@ impl<'de> Deserialize<'de> for Scalar {
             serde_json::Value::Bool(b) => Ok(Scalar(b.to_string())),
             other => Err(serde::de::Error::custom(format!("expected text, found {other}"))),
         }
+    }
+}
+
+/// The actions a profile may define as top-level keys, in the order they are listed.
+pub(crate) const NAMED_ACTIONS: &[&str] = &["dial", "hangup", "hold", "unhold", "transfer", "divert", "dtmf", "record"];
+
+impl RawProfile {
+    /// Every action the file defines: the named ones, then `actions:`.
+    pub(crate) fn take_actions(&mut self) -> Vec<(String, RawAction, bool)> {
+        let named = [
+            ("dial", self.dial.take()),
+            ("hangup", self.hangup.take()),
+            ("hold", self.hold.take()),
+            ("unhold", self.unhold.take()),
+            ("transfer", self.transfer.take()),
+            ("divert", self.divert.take()),
+            ("dtmf", self.dtmf.take()),
+            ("record", self.record.take()),
+        ];
+        let mut out: Vec<(String, RawAction, bool)> =
+            named.into_iter().filter_map(|(n, a)| a.map(|a| (n.to_string(), a, true))).collect();
+        out.extend(self.actions.take().unwrap_or_default().into_iter().map(|(n, a)| (n, a, false)));
+        out
     }
 }

@@ -1,39 +1,105 @@
 //! `webdial.yaml`: the server's own settings — where to listen, where the
 //! profiles are, API keys, the duplicate window. Paths are relative to the
 //! file itself; `${ENV}` values are read at load and are secrets.
+//!
+//! Everything here is plain, validated data: what uses it (the key check,
+//! the once-per-click store) lives above and keeps its runtime state apart.
 
 pub mod diagnostic;
 pub mod yaml;
 
 use std::net::SocketAddr;
+use std::num::NonZeroU32;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use serde::Deserialize;
 
-use crate::guard::keys::{ApiKey, Keys};
-use crate::profile::RawDuration;
 use crate::settings::diagnostic::Diagnostic;
+use yaml::RawDuration;
 
 /// Where the gateway listens when neither the file nor `--listen` says.
 pub const DEFAULT_LISTEN: SocketAddr = SocketAddr::new(std::net::IpAddr::V4(std::net::Ipv4Addr::LOCALHOST), 8080);
 /// How long the same dial again is answered from the first one.
 pub const DEFAULT_DEDUPE_WINDOW: Duration = Duration::from_secs(5);
+/// The shortest API key accepted.
+pub const MIN_KEY_LEN: usize = 16;
 
 /// Server settings, validated.
-#[derive(Debug)]
-pub struct Config {
+#[derive(Debug, Clone)]
+pub struct Settings {
     /// The file these settings came from.
     pub file: PathBuf,
     pub listen: SocketAddr,
     pub profiles: PathBuf,
-    pub keys: Keys,
+    pub keys: Vec<KeySpec>,
+    /// Zero turns the duplicate window off.
     pub dedupe_window: Duration,
+}
+
+/// One configured API key.
+#[derive(Clone)]
+pub struct KeySpec {
+    pub name: String,
+    /// The key itself: a secret, never logged or shown.
+    pub secret: String,
+    /// `None` = every branch (`"*"`).
+    pub branches: Option<Vec<String>>,
+    pub rate: Option<Rate>,
+}
+
+impl std::fmt::Debug for KeySpec {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("KeySpec")
+            .field("name", &self.name)
+            .field("branches", &self.branches)
+            .field("rate", &self.rate)
+            .finish_non_exhaustive()
+    }
+}
+
+/// `N/sec`, `N/min` or `N/hour`.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct Rate {
+    pub count: NonZeroU32,
+    pub period: Duration,
+    /// As written (`30/min`), for messages.
+    pub text: String,
+}
+
+impl Rate {
+    pub fn parse(text: &str) -> Result<Rate, String> {
+        let bad = || format!("rate {text:?} is not like 30/min (N/sec, N/min or N/hour)");
+        let (n, unit) = text.split_once('/').ok_or_else(bad)?;
+        let count: NonZeroU32 = n.trim().parse().map_err(|_| bad())?;
+        let period = match unit.trim() {
+            "s" | "sec" | "second" => Duration::from_secs(1),
+            "m" | "min" | "minute" => Duration::from_secs(60),
+            "h" | "hour" => Duration::from_secs(3600),
+            _ => return Err(bad()),
+        };
+        if (period / count.get()).is_zero() {
+            return Err(format!("rate {text:?} is too fast"));
+        }
+        Ok(Rate { count, period, text: text.to_string() })
+    }
+}
+
+impl KeySpec {
+    /// `branches`: `["*"]` or names.
+    pub fn new(name: String, secret: String, branches: Vec<String>, rate: Option<&str>) -> Result<Self, String> {
+        if secret.len() < MIN_KEY_LEN {
+            return Err(format!("key {name:?} is shorter than {MIN_KEY_LEN} characters: use a long random key"));
+        }
+        let branches = if branches.iter().any(|b| b == "*") { None } else { Some(branches) };
+        let rate = rate.map(Rate::parse).transpose()?;
+        Ok(KeySpec { name, secret, branches, rate })
+    }
 }
 
 #[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
-struct RawConfig {
+struct RawSettings {
     listen: Option<String>,
     profiles: Option<String>,
     keys: Option<Vec<RawKey>>,
@@ -49,14 +115,26 @@ struct RawKey {
     rate: Option<String>,
 }
 
-impl Config {
+impl Settings {
+    /// Settings for tests and embedding: `profiles` as given, no keys, the
+    /// default duplicate window.
+    pub fn for_profiles(profiles: &Path) -> Settings {
+        Settings {
+            file: profiles.join("webdial.yaml"),
+            listen: DEFAULT_LISTEN,
+            profiles: profiles.to_path_buf(),
+            keys: Vec::new(),
+            dedupe_window: DEFAULT_DEDUPE_WINDOW,
+        }
+    }
+
     /// Reads `file`. A missing file is not an error when it is the default
-    /// `webdial.yaml`: the defaults (and `./profiles`) apply.
+    /// `webdial.yaml` (`must_exist` false): the defaults (and `./profiles`) apply.
     pub fn load(
         file: &Path,
         must_exist: bool,
         env: &dyn Fn(&str) -> Option<String>,
-    ) -> Result<Config, Vec<Diagnostic>> {
+    ) -> Result<Settings, Vec<Diagnostic>> {
         let base = file.parent().map(Path::to_path_buf).unwrap_or_default();
         let source = match std::fs::read_to_string(file) {
             Ok(s) => s,
@@ -67,10 +145,10 @@ impl Config {
             let (line, col) = yaml::locate(&source, path).unwrap_or((1, 1));
             Diagnostic::new(file, line, col, message)
         };
-        let raw: RawConfig = if source.trim().is_empty() {
-            RawConfig::default()
+        let raw: RawSettings = if source.trim().is_empty() {
+            RawSettings::default()
         } else {
-            let (_, mut value) = yaml::parse::<RawConfig>(&source)
+            let (_, mut value) = yaml::parse::<RawSettings>(&source)
                 .map_err(|e| vec![Diagnostic::new(file, e.line, e.column, e.message)])?;
             let errors = yaml::expand_env(&mut value, env, &mut |s| crate::secrets::register(s));
             if !errors.is_empty() {
@@ -99,25 +177,43 @@ impl Config {
                 DEFAULT_DEDUPE_WINDOW
             }
         };
-        let mut keys = Vec::new();
+        let mut keys: Vec<KeySpec> = Vec::new();
         for (i, k) in raw.keys.unwrap_or_default().into_iter().enumerate() {
             let here = yaml::Path::parse("keys").index(i);
             // Keys are secrets whether or not they came from the environment.
             crate::secrets::register(&k.key);
-            if keys.iter().any(|other: &ApiKey| other.name == k.name) {
+            if keys.iter().any(|other| other.name == k.name) {
                 errors.push(at(&here.key("name"), format!("key name {:?} is used twice", k.name)));
                 continue;
             }
-            match ApiKey::new(k.name, k.key, k.branches, k.rate.as_deref()) {
+            match KeySpec::new(k.name, k.key, k.branches, k.rate.as_deref()) {
                 Ok(key) => keys.push(key),
                 Err(m) => errors.push(at(&here, m)),
             }
         }
         let profiles = base.join(raw.profiles.as_deref().unwrap_or("profiles"));
         if errors.is_empty() {
-            Ok(Config { file: file.to_path_buf(), listen, profiles, keys: Keys::new(keys), dedupe_window })
+            Ok(Settings { file: file.to_path_buf(), listen, profiles, keys, dedupe_window })
         } else {
             Err(errors)
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn rates() {
+        let r = Rate::parse("30/min").unwrap();
+        assert_eq!((r.count.get(), r.period), (30, Duration::from_secs(60)));
+        assert!(Rate::parse("30 per min").is_err());
+        assert!(Rate::parse("0/min").is_err());
+    }
+
+    #[test]
+    fn short_keys_are_refused() {
+        assert!(KeySpec::new("k".into(), "short".into(), vec!["*".into()], None).is_err());
     }
 }

@@ -10,6 +10,9 @@
 //! at their place too. It does no I/O.
 
 use std::fmt;
+use std::time::Duration;
+
+use serde::Deserialize;
 
 use serde::de::{self, DeserializeOwned, DeserializeSeed, IgnoredAny, MapAccess, SeqAccess, Visitor};
 
@@ -281,6 +284,24 @@ pub fn expand_str(
     }
     out.push_str(rest);
     Ok(out)
+}
+
+/// `10s`, `1500ms`, `2m`, or a plain number of seconds.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(untagged)]
+pub enum RawDuration {
+    Seconds(u64),
+    Text(String),
+}
+
+impl RawDuration {
+    pub fn parse(&self) -> Result<Duration, String> {
+        match self {
+            RawDuration::Seconds(s) => Ok(Duration::from_secs(*s)),
+            RawDuration::Text(t) => humantime::parse_duration(t.trim())
+                .map_err(|e| format!("{t:?} is not a duration (like 10s or 1500ms): {e}")),
+        }
+    }
 }
 
 #[cfg(test)]

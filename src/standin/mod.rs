@@ -129,7 +129,7 @@ impl StandIn {
     /// Binds `addr` (port 0 for any) and starts.
     pub async fn bind(addr: &str) -> std::io::Result<StandIn> {
         let addr: SocketAddr = addr.parse().map_err(|e| std::io::Error::new(std::io::ErrorKind::InvalidInput, e))?;
-        StandIn::start(crate::api::bind(addr)?)
+        StandIn::start(crate::net::bind(addr)?)
     }
 
     /// `http://ADDR`

@@ -1,16 +1,14 @@
 //! The full form of an action: minijinja templates per field, compiled into
 //! one environment shared by all branches. Pure.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::sync::Arc;
 
 use base64::Engine as _;
 use minijinja::{AutoEscape, Environment, UndefinedBehavior, Value};
 
 use super::urls::{FixedBase, build_url, encode_component, split_url};
-use super::{
-    Auth, CompileError, DialValues, HttpSpec, REQUEST_VALUES, RESERVED, RenderError, Request, form_content_type,
-};
+use super::{Auth, CompileError, Context, HttpSpec, REQUEST_VALUES, RESERVED, RenderError, Request, form_content_type};
 use crate::number::{NumberFormat, NumberRules};
 use crate::syntax::iqx::Method;
 
@@ -28,7 +26,17 @@ pub(super) struct Jinja {
     form: Vec<(String, Tpl)>,
     json: Option<JsonTemplate>,
     headers: Vec<(String, Tpl)>,
-    auth: Option<Auth>,
+    auth: Option<AuthTpl>,
+    /// The request values these templates read.
+    pub(super) uses: BTreeSet<&'static str>,
+}
+
+/// `auth:` with each value compiled like any other field.
+#[derive(Debug, Clone)]
+enum AuthTpl {
+    Basic { user: Tpl, password: Tpl },
+    Bearer(Tpl),
+    Digest { user: Tpl, password: Tpl },
 }
 
 /// A template: where it is in the profile (for errors) and its name in the environment.
@@ -98,7 +106,7 @@ pub(super) fn compile(
 ) -> Result<Jinja, Vec<CompileError>> {
     let mut errors = Vec::new();
     let err = |errors: &mut Vec<CompileError>, f: &str, m: String| {
-        errors.push(CompileError { field: format!("{field}.{f}"), message: m })
+        errors.push(CompileError { field: format!("{field}.{f}"), message: m, missing: None })
     };
 
     for name in vars.keys() {
@@ -106,6 +114,7 @@ pub(super) fn compile(
             errors.push(CompileError {
                 field: format!("vars.{name}"),
                 message: format!("`{name}` is a value the gateway provides; choose another name"),
+                missing: None,
             });
         }
     }
@@ -152,27 +161,76 @@ pub(super) fn compile(
                 errors.push(CompileError {
                     field: format!("{field}.headers.{k}"),
                     message: format!("{k:?} is not a valid header name"),
+                    missing: None,
                 });
             }
             (k.clone(), add(env, &format!("{field}.headers.{k}"), v, false, &mut errors))
         })
         .collect();
     let json = spec.json.as_ref().map(|j| json_template(env, &format!("{field}.json"), j, &mut errors));
+    let auth = spec.auth.as_ref().map(|a| {
+        let mut t = |f: &str, src: &str| add(env, &format!("{field}.auth.{f}"), src, false, &mut errors);
+        match a {
+            Auth::Basic { user, password } => {
+                AuthTpl::Basic { user: t("basic.user", user), password: t("basic.password", password) }
+            }
+            Auth::Bearer(token) => AuthTpl::Bearer(t("bearer", token)),
+            Auth::Digest { user, password } => {
+                AuthTpl::Digest { user: t("digest.user", user), password: t("digest.password", password) }
+            }
+        }
+    });
 
-    let mut vars: BTreeMap<String, Value> =
-        vars.iter().map(|(k, v)| (k.clone(), Value::from(minijinja::value::Serde(v)))).collect();
-    vars.insert(RULES_VAR.into(), Value::from_object(RulesObject(number.clone())));
-    let mut j = Jinja { vars, method, fixed_base: None, url_base, url_rest, form, json, headers, auth: spec.auth };
+    // Every name a template uses must be defined: by `vars`, or by the
+    // gateway. Checked here so the error names the variable.
+    let mut j = Jinja {
+        vars: BTreeMap::new(),
+        method,
+        fixed_base: None,
+        url_base,
+        url_rest,
+        form,
+        json,
+        headers,
+        auth,
+        uses: BTreeSet::new(),
+    };
+    let mut used: BTreeMap<String, Arc<str>> = BTreeMap::new();
+    for t in j.templates() {
+        if let Ok(tmpl) = env.get_template(&t.name) {
+            for name in tmpl.undeclared_variables(false) {
+                used.entry(name).or_insert_with(|| t.field.clone());
+            }
+        }
+    }
+    for (name, at) in &used {
+        if let Some(v) = REQUEST_VALUES.iter().find(|v| **v == name.as_str()) {
+            j.uses.insert(v);
+        } else if !vars.contains_key(name) && !RESERVED.contains(&name.as_str()) && name != RULES_VAR {
+            errors.push(CompileError {
+                field: at.to_string(),
+                message: format!("`{name}` is not defined: set it under `vars:` (or fix its spelling)"),
+                missing: Some(name.clone()),
+            });
+        }
+    }
+
+    j.vars = vars.iter().map(|(k, v)| (k.clone(), Value::from(minijinja::value::Serde(v)))).collect();
+    j.vars.insert(RULES_VAR.into(), Value::from_object(RulesObject(number.clone())));
     if errors.is_empty() {
         // A profile that loads can render: try it once with sample values.
-        if let Err(e) = j.render(env, &DialValues::sample("sample")) {
-            errors.push(CompileError { field: e.field.unwrap_or_else(|| field.to_string()), message: e.message });
+        if let Err(e) = j.render(env, &Context::sample("sample")) {
+            errors.push(CompileError {
+                field: e.field.unwrap_or_else(|| field.to_string()),
+                message: e.message,
+                missing: None,
+            });
         }
     }
     // Safe whatever the base uses: `build_url` only takes this path when a
     // rendered URL starts with exactly this prefix.
     if errors.is_empty() {
-        let ctx = j.context(&DialValues::sample("sample"));
+        let ctx = j.context(&Context::sample("sample"));
         j.fixed_base =
             env.get_template(&j.url_base.name).ok().and_then(|t| t.render(&ctx).ok()).and_then(|b| FixedBase::new(&b));
     }
@@ -184,7 +242,7 @@ fn add(env: &mut Templates, field: &str, src: &str, encoded: bool, errors: &mut 
     let name = env.intern(&format!("{}{src}", if encoded { ENCODED } else { RAW }));
     if env.get_template(&name).is_err() {
         if let Err(e) = env.add_template_owned(name.to_string(), src.to_string()) {
-            errors.push(CompileError { field: field.to_string(), message: template_error(&e) });
+            errors.push(CompileError { field: field.to_string(), message: template_error(&e), missing: None });
         }
     }
     Tpl { field: env.intern(field), name }
@@ -195,7 +253,27 @@ const ENCODED: &str = "url-encoded#";
 const RAW: &str = "raw#";
 
 impl Jinja {
-    pub(super) fn render(&self, env: &Templates, v: &DialValues) -> Result<Request, RenderError> {
+    /// Every template of this action, for checks over all of them.
+    fn templates(&self) -> Vec<&Tpl> {
+        let mut all = vec![&self.url_base];
+        all.extend(&self.url_rest);
+        all.extend(self.form.iter().map(|(_, t)| t));
+        all.extend(self.headers.iter().map(|(_, t)| t));
+        if let Some(j) = &self.json {
+            j.templates(&mut all);
+        }
+        match &self.auth {
+            Some(AuthTpl::Basic { user, password } | AuthTpl::Digest { user, password }) => {
+                all.push(user);
+                all.push(password);
+            }
+            Some(AuthTpl::Bearer(t)) => all.push(t),
+            None => {}
+        }
+        all
+    }
+
+    pub(super) fn render(&self, env: &Templates, v: &Context) -> Result<Request, RenderError> {
         let ctx = self.context(v);
         let one = |t: &Tpl| -> Result<String, RenderError> {
             let tmpl = env.get_template(&t.name).map_err(|e| RenderError::new(template_error(&e)))?;
@@ -233,30 +311,44 @@ impl Jinja {
             headers.retain(|(h, _)| !h.eq_ignore_ascii_case(k));
             headers.push((k.to_ascii_lowercase(), value));
         }
-        match &self.auth {
-            Some(Auth::Basic { user, password }) => {
+        let (digest, shown_auth) = match &self.auth {
+            Some(AuthTpl::Basic { user, password }) => {
+                let (user, password) = (one(user)?, one(password)?);
                 let token = base64::engine::general_purpose::STANDARD.encode(format!("{user}:{password}"));
+                headers.retain(|(h, _)| h != "authorization");
                 headers.push(("authorization".into(), format!("Basic {token}")));
+                let shown = format!("Basic {} (user {:?})", crate::secrets::MASK, crate::secrets::redact(&user));
+                (None, Some(shown))
             }
-            Some(Auth::Bearer(token)) => headers.push(("authorization".into(), format!("Bearer {token}"))),
-            Some(Auth::Digest { .. }) | None => {}
-        }
-        let digest = match &self.auth {
-            Some(Auth::Digest { user, password }) => Some((user.clone(), password.clone())),
-            _ => None,
+            Some(AuthTpl::Bearer(token)) => {
+                let token = one(token)?;
+                let value = format!("Bearer {token}");
+                if reqwest::header::HeaderValue::from_str(&value).is_err() {
+                    return Err(RenderError::new(
+                        "the bearer token would contain a line break or control character".into(),
+                    ));
+                }
+                headers.retain(|(h, _)| h != "authorization");
+                headers.push(("authorization".into(), value));
+                (None, Some(format!("Bearer {}", crate::secrets::redact(&token))))
+            }
+            Some(AuthTpl::Digest { user, password }) => (Some((one(user)?, one(password)?)), None),
+            None => (None, None),
         };
-        Ok(Request { method: self.method, url, headers, body, digest })
+        Ok(Request { method: self.method, url, headers, body, digest, shown_auth })
     }
 
-    fn context(&self, v: &DialValues) -> BTreeMap<String, Value> {
+    fn context(&self, v: &Context) -> BTreeMap<String, Value> {
         let mut ctx = self.vars.clone();
-        let opt = |o: &Option<String>| o.as_deref().map(Value::from).unwrap_or(Value::from(()));
-        ctx.insert("extension".into(), Value::from(v.extension.as_str()));
-        ctx.insert("number".into(), Value::from(v.number.as_str()));
-        ctx.insert("raw_number".into(), Value::from(v.raw_number.as_str()));
+        for name in REQUEST_VALUES {
+            let value = match (*name, v.get(name)) {
+                ("options", _) => Value::from(v.options.clone()),
+                (_, Some(s)) => Value::from(s),
+                (_, None) => Value::from(()),
+            };
+            ctx.insert((*name).to_string(), value);
+        }
         ctx.insert("branch".into(), Value::from(v.branch.as_str()));
-        ctx.insert("caller_id".into(), opt(&v.caller_id));
-        ctx.insert("external_id".into(), opt(&v.external_id));
         ctx.insert(
             "now".into(),
             Value::from(humantime::format_rfc3339_seconds(std::time::SystemTime::now()).to_string()),
@@ -283,6 +375,17 @@ fn render_json(
             serde_json::Value::Object(map)
         }
     })
+}
+
+impl JsonTemplate {
+    fn templates<'a>(&'a self, out: &mut Vec<&'a Tpl>) {
+        match self {
+            JsonTemplate::Template(t) => out.push(t),
+            JsonTemplate::Literal(_) => {}
+            JsonTemplate::Array(items) => items.iter().for_each(|i| i.templates(out)),
+            JsonTemplate::Object(fields) => fields.iter().for_each(|(_, v)| v.templates(out)),
+        }
+    }
 }
 
 fn json_template(env: &mut Templates, at: &str, v: &serde_json::Value, errors: &mut Vec<CompileError>) -> JsonTemplate {

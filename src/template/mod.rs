@@ -14,55 +14,23 @@
 //! are checked for CR/LF. minijinja's own auto-escaping (picked from the
 //! template name's extension) is replaced by this contract.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 
 use percent_encoding::{AsciiSet, utf8_percent_encode};
 use serde::Serialize;
 
 use crate::syntax::iqx::{self, Method, Piece};
 
+mod context;
 mod jinja;
 mod urls;
 
 use crate::number::NumberRules;
 use crate::secrets;
+pub use context::{Context, REQUEST_VALUES, RESERVED};
 pub use jinja::{Templates, new_env, template_error};
 use urls::{COMPONENT, FixedBase, URI_VALUE, build_url};
 pub use urls::{encode_component, split_url};
-
-/// Names a template may use that come from the caller's request. They may
-/// never appear in the scheme/host/port part of a URL.
-pub const REQUEST_VALUES: &[&str] = &["extension", "number", "raw_number", "caller_id", "external_id"];
-
-/// Names the gateway provides; `vars` may not reuse them.
-pub const RESERVED: &[&str] = &["extension", "number", "raw_number", "caller_id", "external_id", "branch", "now"];
-
-/// One dial's values, already validated by the caller.
-#[derive(Debug, Clone, Default)]
-pub struct DialValues {
-    pub branch: String,
-    pub extension: String,
-    /// After the branch's number rules.
-    pub number: String,
-    /// As received.
-    pub raw_number: String,
-    pub caller_id: Option<String>,
-    pub external_id: Option<String>,
-}
-
-impl DialValues {
-    /// Plausible values used to try every template once at load time.
-    pub fn sample(branch: &str) -> Self {
-        DialValues {
-            branch: branch.to_string(),
-            extension: "201".into(),
-            number: "+442079460000".into(),
-            raw_number: "+44 20 7946 0000".into(),
-            caller_id: Some("+442079460001".into()),
-            external_id: Some("sample-1".into()),
-        }
-    }
-}
 
 /// What a rendered action is.
 #[derive(Debug, Clone, PartialEq)]
@@ -81,6 +49,8 @@ pub struct Request {
     pub body: Option<String>,
     /// Credentials for an HTTP digest challenge (user, password).
     pub digest: Option<(String, String)>,
+    /// How the `Authorization` header is shown to people (see [`Request::shown`]).
+    pub shown_auth: Option<String>,
 }
 
 /// How a request is shown to people (dry run, `render`): secrets as `***`,
@@ -94,15 +64,23 @@ pub struct ShownRequest {
 }
 
 impl Request {
+    /// Secrets are masked wherever they appear. An `Authorization` header is
+    /// shown as its scheme plus what is not secret in it: a Bearer token that
+    /// came from `${ENV}` shows as `***`, a literal one as written (so an
+    /// admin sees a template that did not render); Basic credentials show
+    /// the user and never the password.
     pub fn shown(&self) -> ShownRequest {
         let headers = self
             .headers
             .iter()
             .map(|(k, v)| {
                 let v = if k.eq_ignore_ascii_case("authorization") {
-                    match v.split_once(' ') {
-                        Some((scheme, _)) => format!("{scheme} {}", secrets::MASK),
-                        None => secrets::MASK.to_string(),
+                    match &self.shown_auth {
+                        Some(shown) => shown.clone(),
+                        None => match v.split_once(' ') {
+                            Some((scheme, _)) => format!("{scheme} {}", secrets::MASK),
+                            None => secrets::MASK.to_string(),
+                        },
                     }
                 } else {
                     secrets::redact(v).into_owned()
@@ -140,9 +118,12 @@ impl RenderError {
 pub struct CompileError {
     pub field: String,
     pub message: String,
+    /// The variable a template uses that nothing defines, so the loader can
+    /// tell the branch (not only the preset that wrote the template) to set it.
+    pub missing: Option<String>,
 }
 
-/// Authentication of the full form.
+/// Authentication of the full form, as written: every value is a template.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Auth {
     Basic {
@@ -204,8 +185,35 @@ impl RequestTemplate {
         RequestTemplate { kind: Kind::Iqx(line, base) }
     }
 
-    /// Renders one dial. Values must already be validated (see [`crate::number`]).
-    pub fn render(&self, env: &Templates, v: &DialValues) -> Result<Rendered, RenderError> {
+    /// An IQX one-liner (as opposed to the full form).
+    pub fn is_iqx(&self) -> bool {
+        matches!(self.kind, Kind::Iqx(..))
+    }
+
+    /// The request values ([`REQUEST_VALUES`]) this template reads: what an
+    /// action needs from its caller.
+    pub fn uses(&self) -> BTreeSet<&'static str> {
+        match &self.kind {
+            Kind::Iqx(line, _) => {
+                let pieces: Vec<&Piece> = match line {
+                    iqx::Line::Http { url, post, .. } => url.iter().chain(post.iter().flat_map(|(_, v)| v)).collect(),
+                    iqx::Line::Uri(pieces) => pieces.iter().collect(),
+                };
+                pieces
+                    .into_iter()
+                    .filter_map(|p| match p {
+                        Piece::Extension => Some("extension"),
+                        Piece::Number => Some("number"),
+                        Piece::Lit(_) => None,
+                    })
+                    .collect()
+            }
+            Kind::Jinja(j) => j.uses.clone(),
+        }
+    }
+
+    /// Renders one request. Values must already be validated (see [`crate::number`]).
+    pub fn render(&self, env: &Templates, v: &Context) -> Result<Rendered, RenderError> {
         match &self.kind {
             Kind::Iqx(line, base) => render_iqx(line, base.as_ref(), v),
             Kind::Jinja(j) => j.render(env, v).map(Rendered::Http),
@@ -213,7 +221,7 @@ impl RequestTemplate {
     }
 }
 
-fn render_iqx(line: &iqx::Line, base: Option<&FixedBase>, v: &DialValues) -> Result<Rendered, RenderError> {
+fn render_iqx(line: &iqx::Line, base: Option<&FixedBase>, v: &Context) -> Result<Rendered, RenderError> {
     let fill = |pieces: &[Piece], set: Option<&'static AsciiSet>| fill_pieces(pieces, set, v);
     match line {
         iqx::Line::Uri(pieces) => Ok(Rendered::Uri(fill(pieces, Some(URI_VALUE)))),
@@ -228,12 +236,12 @@ fn render_iqx(line: &iqx::Line, base: Option<&FixedBase>, v: &DialValues) -> Res
                 }
                 (vec![form_content_type()], Some(form.finish()))
             };
-            Ok(Rendered::Http(Request { method: *method, url, headers, body, digest: None }))
+            Ok(Rendered::Http(Request { method: *method, url, headers, body, digest: None, shown_auth: None }))
         }
     }
 }
 
-fn fill_pieces(pieces: &[Piece], set: Option<&'static AsciiSet>, v: &DialValues) -> String {
+fn fill_pieces(pieces: &[Piece], set: Option<&'static AsciiSet>, v: &Context) -> String {
     let mut out = String::new();
     for p in pieces {
         let value = match p {
@@ -241,8 +249,8 @@ fn fill_pieces(pieces: &[Piece], set: Option<&'static AsciiSet>, v: &DialValues)
                 out.push_str(s);
                 continue;
             }
-            Piece::Extension => &v.extension,
-            Piece::Number => &v.number,
+            Piece::Extension => v.get("extension").unwrap_or(""),
+            Piece::Number => v.get("number").unwrap_or(""),
         };
         match set {
             Some(set) => out.extend(utf8_percent_encode(value, set)),
@@ -259,15 +267,10 @@ pub(crate) fn form_content_type() -> (String, String) {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use base64::Engine as _;
 
-    fn values(ext: &str, number: &str) -> DialValues {
-        DialValues {
-            branch: "b".into(),
-            extension: ext.into(),
-            number: number.into(),
-            raw_number: number.into(),
-            ..Default::default()
-        }
+    fn values(ext: &str, number: &str) -> Context {
+        Context::new("b").with("extension", ext).with("number", number).with("raw_number", number)
     }
 
     fn jinja(url: &str) -> Result<(RequestTemplate, Templates), Vec<CompileError>> {
@@ -318,7 +321,7 @@ mod tests {
         };
         let t =
             RequestTemplate::compile(&mut env, "dial.json", spec, &BTreeMap::new(), &NumberRules::default()).unwrap();
-        let v = DialValues { external_id: Some("a<b>&\"c".into()), ..values("1", "2") };
+        let v = values("1", "2").with("external_id", "a<b>&\"c");
         let Rendered::Http(req) = t.render(&env, &v).unwrap() else { panic!() };
         assert_eq!(req.url.as_str(), "http://h/dial.html?ref=a%3Cb%3E%26%22c");
         assert_eq!(req.body.as_deref(), Some("note.html=a%3Cb%3E%26%22c"));
@@ -338,9 +341,25 @@ mod tests {
     }
 
     #[test]
-    fn undefined_variables_fail_at_load() {
+    fn undefined_variables_fail_at_load_and_are_named() {
         let errs = jinja("http://h/?x={{ hots }}").unwrap_err();
-        assert!(errs[0].message.contains("undefined"), "{errs:?}");
+        assert!(errs[0].message.contains("`hots`"), "{errs:?}");
+        assert_eq!(errs[0].missing.as_deref(), Some("hots"));
+    }
+
+    #[test]
+    fn auth_values_are_templates_and_only_secrets_are_masked() {
+        let spec = HttpSpec {
+            url: "https://h/api".into(),
+            auth: Some(Auth::Basic { user: "{{ branch }}-user".into(), password: "{{ number }}".into() }),
+            ..Default::default()
+        };
+        let mut env = new_env();
+        let t = RequestTemplate::compile(&mut env, "dial", spec, &BTreeMap::new(), &NumberRules::default()).unwrap();
+        let Rendered::Http(req) = t.render(&env, &values("201", "555")).unwrap() else { panic!() };
+        let sent = req.headers.iter().find(|(k, _)| k == "authorization").unwrap();
+        assert_eq!(sent.1, format!("Basic {}", base64::engine::general_purpose::STANDARD.encode("b-user:555")));
+        assert_eq!(req.shown().headers["authorization"], "Basic *** (user \"b-user\")");
     }
 
     #[test]
@@ -379,7 +398,7 @@ mod tests {
             url: "https://h/api".into(),
             json: Some(serde_json::json!({"from": "{{ extension }}", "to": "{{ number }}", "n": 3})),
             headers: vec![("X-Branch".into(), "{{ branch }}".into())],
-            auth: Some(Auth::Bearer("tok".into())),
+            auth: Some(Auth::Bearer("tok-{{ branch }}".into())),
             ..Default::default()
         };
         let mut env = new_env();
@@ -389,8 +408,9 @@ mod tests {
         let body: serde_json::Value = serde_json::from_str(req.body.as_deref().unwrap()).unwrap();
         assert_eq!(body, serde_json::json!({"from": "201", "to": "+1\"2", "n": 3}));
         assert!(req.headers.contains(&("x-branch".into(), "b".into())));
-        assert!(req.headers.contains(&("authorization".into(), "Bearer tok".into())));
-        assert_eq!(req.shown().headers["authorization"], "Bearer ***");
+        assert!(req.headers.contains(&("authorization".into(), "Bearer tok-b".into())));
+        assert_eq!(req.shown().headers["authorization"], "Bearer tok-b", "a literal token is not a secret");
+        assert_eq!(t.uses(), BTreeSet::from(["extension", "number"]));
     }
 
     #[test]

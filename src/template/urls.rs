@@ -2,23 +2,13 @@
 //! admin's part of a URL (scheme, host, port) and the rest, and building a
 //! URL from a branch's base parsed once. Pure.
 
-use percent_encoding::{AsciiSet, NON_ALPHANUMERIC, utf8_percent_encode};
+use percent_encoding::{AsciiSet, utf8_percent_encode};
 
 use super::RenderError;
 use crate::secrets;
 
-/// Characters left as they are in a URL component: those of JavaScript's
-/// `encodeURIComponent` (`A-Z a-z 0-9 - _ . ! ~ * ' ( )`).
-pub(super) const COMPONENT: &AsciiSet = &NON_ALPHANUMERIC
-    .remove(b'-')
-    .remove(b'_')
-    .remove(b'.')
-    .remove(b'!')
-    .remove(b'~')
-    .remove(b'*')
-    .remove(b'\'')
-    .remove(b'(')
-    .remove(b')');
+/// A URL component is encoded like JavaScript's `encodeURIComponent`.
+pub(super) const COMPONENT: &AsciiSet = secrets::URL_COMPONENT;
 
 /// In a client-side URI (`tel:+44…`) a `+` is meaningful and stays.
 pub(super) const URI_VALUE: &AsciiSet = &COMPONENT.remove(b'+');

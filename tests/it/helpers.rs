@@ -1,7 +1,7 @@
 //! Spawning a gateway with given profiles in front of a stand-in PBX.
 
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
+use std::time::Duration;
 
 use serde_json::Value;
 use webdial::standin::{Received, StandIn};
@@ -51,21 +51,26 @@ pub async fn spawn(profiles: &[(&str, &str)]) -> App {
 
 /// As [`spawn`], with `${NAME}` in profiles read from `env` instead of the process environment.
 pub async fn spawn_with_env(profiles: &[(&str, &str)], env: &[(&str, &str)]) -> App {
-    spawn_with(profiles, env, webdial::call::Settings::default()).await
+    spawn_with(profiles, env, |_| {}).await
 }
 
-/// As [`spawn`], with gateway settings (keys, duplicate window).
-pub async fn spawn_with(profiles: &[(&str, &str)], env: &[(&str, &str)], settings: webdial::call::Settings) -> App {
+/// As [`spawn`], with settings (keys, duplicate window) changed by `settings`.
+pub async fn spawn_with(
+    profiles: &[(&str, &str)],
+    env: &[(&str, &str)],
+    settings: impl FnOnce(&mut webdial::settings::Settings),
+) -> App {
     let pbx = StandIn::bind("127.0.0.1:0").await.expect("stand-in");
     let dir = write_config(&pbx.url(), profiles);
     let lookup = |name: &str| env.iter().find(|(k, _)| *k == name).map(|(_, v)| v.to_string());
-    let (loaded, diags) = webdial::profile::Loader::new(&lookup).load_dir(&dir.path().join("profiles"));
-    assert!(diags.is_empty(), "profiles must load: {diags:?}");
-    let dispatcher = webdial::pbx::client::Dispatcher::for_profiles(&loaded).expect("client");
-    let gw = Arc::new(webdial::call::Gateway::new(loaded, dispatcher, settings));
+    let loaded = webdial::app::load(&dir.path().join("webdial.yaml"), true, &lookup);
+    assert!(loaded.diagnostics.is_empty(), "profiles must load: {:?}", loaded.diagnostics);
+    let mut s = loaded.settings.expect("settings");
+    settings(&mut s);
+    let gw = webdial::app::build(s, loaded.profiles).expect("gateway");
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
     let url = format!("http://{}", listener.local_addr().expect("addr"));
-    tokio::spawn(webdial::api::serve(listener, gw, std::future::pending()));
+    tokio::spawn(webdial::app::serve(gw, listener, std::future::pending(), Duration::from_secs(1)));
     App { url, pbx, client: reqwest::Client::new(), _dir: dir }
 }
 

@@ -6,8 +6,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
 use serde_json::json;
-use webdial::call::Settings;
-use webdial::guard::keys::{ApiKey, Keys};
+use webdial::settings::{KeySpec, Settings};
 use webdial::standin::Behaviour;
 
 use crate::helpers::{App, VOISPEED, spawn, spawn_with};
@@ -75,24 +74,21 @@ async fn number_filters_format_in_templates() {
     assert_eq!(got.query.as_deref(), Some("func=make_call&from=201&to=%2B442079460000&n=02079460000&i=00442079460000"));
 }
 
-fn key(name: &str, secret: &str, branches: &[&str], rate: Option<&str>) -> ApiKey {
-    ApiKey::new(name.into(), secret.into(), branches.iter().map(|s| s.to_string()).collect(), rate).unwrap()
+fn key(name: &str, secret: &str, branches: &[&str], rate: Option<&str>) -> KeySpec {
+    KeySpec::new(name.into(), secret.into(), branches.iter().map(|s| s.to_string()).collect(), rate).unwrap()
 }
 
-fn keyed() -> Settings {
-    Settings {
-        keys: Keys::new(vec![
-            key("erp", "erp-0123456789abcdef", &["*"], None),
-            key("intranet", "web-0123456789abcdef", &["london"], Some("2/min")),
-        ]),
-        ..Settings::default()
-    }
+fn keyed(s: &mut Settings) {
+    s.keys = vec![
+        key("erp", "erp-0123456789abcdef", &["*"], None),
+        key("intranet", "web-0123456789abcdef", &["london"], Some("2/min")),
+    ];
 }
 
 #[tokio::test]
 async fn keys_are_required_checked_scoped_and_rate_limited() {
     let iqx = "dial: \"PBX/ivr/PbxAPI.aspx?func=make_call&from=^&to=#\"";
-    let app = spawn_with(&[("london", iqx), ("leeds", iqx)], &[], keyed()).await;
+    let app = spawn_with(&[("london", iqx), ("leeds", iqx)], &[], keyed).await;
     let url = format!("{}/v1/dial", app.url);
     let body = |branch: &str, n: u32| json!({"branch": branch, "extension": "201", "number": format!("0207946000{n}")});
     let post = |b: serde_json::Value| app.client.post(&url).json(&b);
@@ -174,8 +170,7 @@ async fn twenty_identical_dials_at_once_reach_the_pbx_once() {
 
 #[tokio::test]
 async fn after_the_window_the_same_dial_rings_again() {
-    let settings = Settings { dedupe_window: Duration::from_millis(150), ..Settings::default() };
-    let app = spawn_with(&[("m", VOISPEED)], &[], settings).await;
+    let app = spawn_with(&[("m", VOISPEED)], &[], |s| s.dedupe_window = Duration::from_millis(150)).await;
     let body = json!({"branch": "m", "extension": "35", "number": "187"});
     app.post(body.clone()).await;
     tokio::time::sleep(Duration::from_millis(250)).await;

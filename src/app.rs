@@ -1,0 +1,105 @@
+//! Assembly: settings and profiles from disk → a [`Gateway`] → served. The
+//! one place that builds a gateway, used by `serve`, `dial`, `render` and
+//! the tests alike, so they cannot drift apart.
+
+use std::future::Future;
+use std::net::SocketAddr;
+use std::path::Path;
+use std::sync::Arc;
+use std::time::Duration;
+
+use crate::call::Gateway;
+use crate::profile::{self, Profiles};
+use crate::settings::Settings;
+use crate::settings::diagnostic::Diagnostic;
+use crate::state::{Runtime, Snapshot};
+
+/// How long shutdown waits for requests in flight. A request is bounded by
+/// its profile's timeout (at most 300 s); the usual ones take seconds.
+pub const SHUTDOWN_GRACE: Duration = Duration::from_secs(15);
+
+/// What was read from disk: settings (if they loaded), every branch that
+/// loaded, and every problem found.
+#[derive(Debug)]
+pub struct Loaded {
+    pub settings: Option<Settings>,
+    pub profiles: Profiles,
+    pub diagnostics: Vec<Diagnostic>,
+}
+
+/// Reads `config` and the profiles it names. A missing file is fine unless
+/// `must_exist` (the admin named it). `env` supplies `${NAME}` values.
+pub fn load(config: &Path, must_exist: bool, env: &dyn Fn(&str) -> Option<String>) -> Loaded {
+    match Settings::load(config, must_exist, env) {
+        Err(diagnostics) => Loaded { settings: None, profiles: Profiles::default(), diagnostics },
+        Ok(settings) => {
+            let (profiles, diagnostics) = profile::Loader::new(env).load_dir(&settings.profiles);
+            Loaded { settings: Some(settings), profiles, diagnostics }
+        }
+    }
+}
+
+/// Builds a gateway over loaded configuration, with fresh runtime state.
+pub fn build(settings: Settings, profiles: Profiles) -> Result<Arc<Gateway>, String> {
+    let snapshot = Snapshot { settings, profiles };
+    let runtime = Runtime::new(&snapshot)?;
+    Ok(Arc::new(Gateway::new(snapshot, runtime)))
+}
+
+/// Whether `addr` may be served with these settings. Without API keys only
+/// loopback is served, unless the admin says something in front
+/// authenticates (`no_auth`); then `Ok(Some(warning))`.
+pub fn exposure(settings: &Settings, addr: SocketAddr, no_auth: bool) -> Result<Option<String>, String> {
+    if !settings.keys.is_empty() || addr.ip().is_loopback() {
+        return Ok(None);
+    }
+    if !no_auth {
+        return Err(format!(
+            "refusing to serve {addr} without API keys: anyone who can reach it could place calls on your lines. \
+             Add `keys:` to {}, listen on a loopback address, or pass --no-auth if something in front of webdial authenticates callers",
+            settings.file.display()
+        ));
+    }
+    Ok(Some(format!(
+        "!!! --no-auth: serving {addr} WITHOUT API keys. Anyone who can reach this address can place calls. !!!"
+    )))
+}
+
+/// Serves the API on `listener` until `shutdown`, then waits (up to
+/// `grace`) for the requests still in flight, so each one is sent at most
+/// once, answered to its duplicates and audited before the process exits.
+pub async fn serve(
+    gateway: Arc<Gateway>,
+    listener: tokio::net::TcpListener,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+    grace: Duration,
+) -> std::io::Result<()> {
+    let served = axum::serve(listener, crate::api::router(gateway.clone())).with_graceful_shutdown(shutdown).await;
+    drain(&gateway, grace).await;
+    served
+}
+
+/// Waits for tracked requests to finish, at most `grace`.
+pub async fn drain(gateway: &Gateway, grace: Duration) {
+    let tasks = gateway.tasks();
+    tasks.close();
+    if tasks.is_empty() {
+        return;
+    }
+    tracing::info!("waiting for {} request(s) in flight", tasks.len());
+    if tokio::time::timeout(grace, tasks.wait()).await.is_err() {
+        tracing::warn!("{} request(s) still in flight after {grace:?}; exiting anyway", tasks.len());
+    }
+}
+
+/// Loading parses every file into short-lived values; glibc keeps the freed
+/// memory mapped unless asked. Returning it keeps an idle gateway with
+/// 1,000 branches small.
+pub fn release_load_garbage() {
+    #[cfg(all(target_os = "linux", target_env = "gnu"))]
+    // SAFETY: malloc_trim only returns free heap memory to the OS; it has no
+    // preconditions and touches no memory the program still uses.
+    unsafe {
+        libc::malloc_trim(0);
+    }
+}

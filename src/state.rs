@@ -1,0 +1,64 @@
+//! What the gateway holds while it serves, in two parts with different lives.
+//!
+//! - [`Snapshot`]: compiled, immutable configuration — settings, keys,
+//!   profiles and their templates. Replaced whole (a reload builds a new one
+//!   and swaps it in); a request keeps the snapshot it started with.
+//! - [`Runtime`]: state that must survive a swap — PBX clients, key rate
+//!   budgets, in-flight counts, the once-per-click stores. Keyed by names
+//!   (branch, key), never by pointers into a snapshot.
+
+use std::time::Duration;
+
+use crate::call::outcome::ActionResult;
+use crate::guard::keys::Rates;
+use crate::guard::limits::InFlight;
+use crate::guard::once::{self, Recent};
+use crate::pbx::client::Dispatcher;
+use crate::profile::Profiles;
+use crate::settings::Settings;
+
+/// How long an `Idempotency-Key` is remembered.
+pub const IDEMPOTENCY_WINDOW: Duration = Duration::from_secs(24 * 3600);
+
+/// Compiled configuration.
+#[derive(Debug)]
+pub struct Snapshot {
+    pub settings: Settings,
+    pub profiles: Profiles,
+}
+
+/// The duplicate window's key: same caller, branch, action, extension and subject.
+pub type WindowKey = (String, String, String, String, String);
+/// The idempotency store's key: same caller, same key bytes.
+pub type IdempotencyKey = (String, Vec<u8>);
+
+/// Runtime state that outlives a snapshot.
+pub struct Runtime {
+    pub clients: Dispatcher,
+    pub rates: Rates,
+    pub in_flight: InFlight,
+    pub recent: Recent<WindowKey, ActionResult>,
+    pub idempotent: Recent<IdempotencyKey, ActionResult>,
+    pub dedupe_window: Duration,
+}
+
+impl std::fmt::Debug for Runtime {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Runtime").field("dedupe_window", &self.dedupe_window).finish_non_exhaustive()
+    }
+}
+
+impl Runtime {
+    /// Fresh runtime state for a gateway whose first snapshot is `snapshot`.
+    pub fn new(snapshot: &Snapshot) -> Result<Runtime, String> {
+        let window = snapshot.settings.dedupe_window;
+        Ok(Runtime {
+            clients: Dispatcher::for_profiles(&snapshot.profiles)?,
+            rates: Rates::default(),
+            in_flight: InFlight::default(),
+            recent: Recent::new(window, once::DEFAULT_CAP),
+            idempotent: Recent::new(IDEMPOTENCY_WINDOW, once::DEFAULT_CAP),
+            dedupe_window: window,
+        })
+    }
+}
