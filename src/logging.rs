@@ -12,7 +12,11 @@ use tracing_subscriber::EnvFilter;
 /// `RUST_LOG` is unset. Keep the guard until exit: dropping it flushes.
 /// Later calls do nothing (and return a guard that flushes nothing).
 pub fn init(default: &str) -> WorkerGuard {
-    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(default));
+    // An empty RUST_LOG is taken as unset, not as "log nothing".
+    let filter = match std::env::var("RUST_LOG").ok().filter(|v| !v.trim().is_empty()) {
+        Some(spec) => EnvFilter::try_new(spec).unwrap_or_else(|_| EnvFilter::new(default)),
+        None => EnvFilter::new(default),
+    };
     let (writer, guard) = NonBlockingBuilder::default()
         .lossy(false)
         // The default queue (128k lines) is 4 MB resident from the start.

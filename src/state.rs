@@ -9,10 +9,10 @@
 
 use std::time::Duration;
 
-use crate::call::outcome::ActionResult;
 use crate::guard::keys::Rates;
 use crate::guard::limits::InFlight;
 use crate::guard::once::{self, Recent};
+use crate::outcome::ActionResult;
 use crate::pbx::client::Dispatcher;
 use crate::profile::Profiles;
 use crate::settings::Settings;

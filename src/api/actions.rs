@@ -21,8 +21,8 @@ use serde::Deserialize;
 use super::{MAX_BODY, credential, refused, respond, wants_html};
 use crate::call::Gateway;
 use crate::call::input::ActionInput;
-use crate::call::outcome::Refusal;
 use crate::number::restore_plus;
+use crate::outcome::Refusal;
 
 pub(super) fn router() -> Router<Arc<Gateway>> {
     Router::new()

@@ -20,8 +20,8 @@ use axum::response::{IntoResponse, Response};
 use tower_http::request_id::{MakeRequestId, PropagateRequestIdLayer, RequestId, SetRequestIdLayer};
 
 use crate::call::Gateway;
-use crate::call::outcome::{ActionResult, Refusal, Status};
 use crate::guard::keys::Credential;
+use crate::outcome::{ActionResult, Refusal, Status};
 
 /// Largest request body accepted.
 pub const MAX_BODY: usize = 64 * 1024;

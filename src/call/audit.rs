@@ -5,7 +5,7 @@
 use std::time::Instant;
 
 use crate::call::input::ActionInput;
-use crate::call::outcome::ActionResult;
+use crate::outcome::ActionResult;
 
 /// Logs `result` for `input`. `dialled` is the number as sent to the PBX
 /// (after the branch's number rules), when the request got that far.

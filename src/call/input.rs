@@ -10,8 +10,8 @@
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
-use crate::call::outcome::Refusal;
 use crate::number::{DialString, RuleError};
+use crate::outcome::Refusal;
 use crate::profile::{Action, Profile, Profiles};
 use crate::template::Context;
 

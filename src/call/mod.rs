@@ -13,7 +13,6 @@
 
 pub mod audit;
 pub mod input;
-pub mod outcome;
 
 use std::hash::{Hash, Hasher};
 use std::sync::Arc;
@@ -24,10 +23,10 @@ use tokio_util::task::TaskTracker;
 
 use crate::guard::keys::{self, Caller, Credential};
 use crate::guard::once::{self, Claim, Publisher};
+use crate::outcome::{ActionResult, Refusal, Status};
 use crate::state::{Runtime, Snapshot, WindowKey};
 use crate::template::Rendered;
 use input::{ActionInput, Checked};
-use outcome::{ActionResult, Refusal, Status};
 
 /// How long a request waits for a free slot under `max_in_flight` before 429.
 pub const IN_FLIGHT_WAIT: Duration = Duration::from_secs(1);

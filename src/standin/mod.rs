@@ -223,11 +223,20 @@ fn seri(got: &Received, mut id: impl FnMut() -> u64) -> Response {
     if got.method != "GET" {
         return fail("service requests are HTTP GETs");
     }
-    if got.param("service").as_deref() != Some("call_request") {
+    let service = got.param("service").unwrap_or_default();
+    if !matches!(service.as_str(), "call_request" | "call_action" | "set_user_mode") {
         return fail("unknown service");
     }
     if got.param("token").as_deref() != Some(SERI_TOKEN) {
         return fail("invalid token");
+    }
+    if service != "call_request" {
+        // call_action (call_id + action) and set_user_mode (mode) act on one extension.
+        let needed: &[&str] = if service == "call_action" { &["ext", "call_id", "action"] } else { &["ext", "mode"] };
+        if needed.iter().any(|k| got.param(k).is_none_or(|v| v.is_empty())) {
+            return fail("missing parameter");
+        }
+        return xml("<result>\n<outcome>0</outcome>\n</result>".to_string());
     }
     let (Some(ext), Some(number)) = (got.param("ext"), got.param("number")) else {
         return fail("missing parameter");

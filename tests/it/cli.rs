@@ -18,12 +18,108 @@ fn text(b: &[u8]) -> String {
     String::from_utf8_lossy(b).into_owned()
 }
 
+/// The profiles the repository ships: the files git tracks under `profiles/`
+/// (a branch an admin added to their checkout is theirs, not ours), or every
+/// file when this is not a git checkout.
+fn shipped_profiles() -> Vec<std::path::PathBuf> {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let tracked = Command::new("git").arg("-C").arg(root).args(["ls-files", "profiles"]).output();
+    match tracked {
+        Ok(out) if out.status.success() && !out.stdout.is_empty() => {
+            text(&out.stdout).lines().map(|l| root.join(l)).collect()
+        }
+        _ => walk(&root.join("profiles")),
+    }
+}
+
+fn walk(dir: &Path) -> Vec<std::path::PathBuf> {
+    let mut out = Vec::new();
+    for e in std::fs::read_dir(dir).into_iter().flatten().flatten() {
+        let p = e.path();
+        if p.is_dir() { out.extend(walk(&p)) } else { out.push(p) }
+    }
+    out
+}
+
 #[test]
 fn check_passes_on_the_shipped_profiles() {
     let root = Path::new(env!("CARGO_MANIFEST_DIR"));
-    let out = webdial(&root.join("webdial.yaml"), &["check"], &[]);
+    let dir = tempfile::tempdir().unwrap();
+    let files = shipped_profiles();
+    assert!(files.len() >= 5, "{files:?}");
+    for f in &files {
+        let to = dir.path().join(f.strip_prefix(root).unwrap());
+        std::fs::create_dir_all(to.parent().unwrap()).unwrap();
+        std::fs::copy(f, &to).unwrap();
+    }
+    std::fs::copy(root.join("webdial.yaml"), dir.path().join("webdial.yaml")).unwrap();
+    let out = webdial(&dir.path().join("webdial.yaml"), &["check"], &[]);
     assert!(out.status.success(), "{}", text(&out.stderr));
     assert!(text(&out.stdout).starts_with("ok: "), "{}", text(&out.stdout));
+}
+
+#[test]
+fn a_variable_a_preset_needs_is_reported_at_the_branch_by_name() {
+    let dir = write_config(
+        "http://127.0.0.1:9",
+        &[(
+            "milan",
+            "name: Milan
+extends: presets/voispeed.yaml
+vars:
+  host: pbx.example.com
+",
+        )],
+    );
+    let out = webdial(&dir.path().join("webdial.yaml"), &["check"], &[]);
+    assert_eq!(out.status.code(), Some(1));
+    let err = text(&out.stderr);
+    let branch = dir.path().join("profiles/milan.yaml").display().to_string();
+    let line = err
+        .lines()
+        .find(|l| l.starts_with(&format!("{branch}:4:3: `token` is not set")))
+        .unwrap_or_else(|| panic!("{err}"));
+    assert!(line.contains("presets/voispeed.yaml:") && line.contains("add `token:` under `vars:`"), "{line}");
+    assert!(err.contains("1 problem(s); 0 branch(es) loaded, 1 failed"), "{err}");
+}
+
+#[test]
+fn a_dial_line_without_a_number_is_refused_by_check() {
+    let dir = write_config(
+        "http://127.0.0.1:9",
+        &[
+            ("iqx", "dial: \"http://pbx/api?from=^\"\n"),
+            ("full", "dial:\n  url: \"http://pbx/api?from={{ extension }}\"\n"),
+        ],
+    );
+    let out = webdial(&dir.path().join("webdial.yaml"), &["check"], &[]);
+    assert_eq!(out.status.code(), Some(1));
+    let err = text(&out.stderr);
+    let p = |name: &str| dir.path().join("profiles").join(format!("{name}.yaml")).display().to_string();
+    assert!(err.contains(&format!("{}:1:7: the dial line has no `#`", p("iqx"))), "{err}");
+    assert!(err.contains(&format!("{}:2:3: the dial never uses `{{{{ number }}}}`", p("full"))), "{err}");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn dial_writes_the_audit_line_with_the_number_as_received_and_as_dialled() {
+    let pbx = webdial::standin::StandIn::bind("127.0.0.1:0").await.unwrap();
+    let profile = "number: {country: GB, format: national}\ndial: \"PBX/ivr/PbxAPI.aspx?func=make_call&from=^&to=#\"\n";
+    let dir = write_config(&pbx.url(), &[("b", profile)]);
+    let config = dir.path().join("webdial.yaml");
+    let out = tokio::task::spawn_blocking(move || {
+        webdial(
+            &config,
+            &["dial", "--branch", "b", "--ext", "201", "--number", "+44 (0)20 7946 0000"],
+            &[("RUST_LOG", "")],
+        )
+    })
+    .await
+    .unwrap();
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let logs = text(&out.stderr);
+    let audit = logs.lines().find(|l| l.contains("webdial::audit")).unwrap_or_else(|| panic!("no audit line: {logs}"));
+    assert!(audit.contains("number=\"+44 (0)20 7946 0000\"") && audit.contains("dialled=\"02079460000\""), "{audit}");
+    assert_eq!(pbx.received()[0].param("to").as_deref(), Some("02079460000"));
 }
 
 #[test]

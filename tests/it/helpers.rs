@@ -20,7 +20,7 @@ pub fn presets_dir() -> PathBuf {
 }
 
 /// Writes a config dir: `profiles/NAME.yaml` for each (name, yaml) with
-/// `PBX` replaced by the stand-in's URL, plus the shipped presets.
+/// `PBXHOST` replaced by the stand-in's host:port and a URL-leading `PBX` by its URL, plus the shipped presets.
 pub fn write_config(pbx_url: &str, profiles: &[(&str, &str)]) -> tempfile::TempDir {
     let dir = tempfile::tempdir().expect("temp dir");
     let pdir = dir.path().join("profiles");
@@ -31,7 +31,12 @@ pub fn write_config(pbx_url: &str, profiles: &[(&str, &str)]) -> tempfile::TempD
     }
     let host = pbx_url.trim_start_matches("http://");
     for (name, yaml) in profiles {
-        let text = yaml.replace("PBXHOST", host).replace("PBX", pbx_url);
+        // `PBX` only where a URL starts (after a quote or an IQX `{METHOD}`),
+        // so a path such as `/PBX/seri_endpoint.php` stays as written.
+        let text = yaml
+            .replace("PBXHOST", host)
+            .replace("\"PBX/", &format!("\"{pbx_url}/"))
+            .replace("}PBX/", &format!("}}{pbx_url}/"));
         std::fs::write(pdir.join(format!("{name}.yaml")), text).expect("write profile");
     }
     std::fs::write(dir.path().join("webdial.yaml"), "listen: 127.0.0.1:0\nprofiles: profiles\n").expect("write config");

@@ -1,10 +1,12 @@
 //! Integration tests: the real gateway on port 0 in front of the stand-in
 //! PBX on port 0, asserting on what the PBX actually received.
 
+mod actions;
 mod api;
 mod cli;
 mod failures;
 mod helpers;
+mod layers;
 mod safety;
 mod serve;
 mod systems;

@@ -133,3 +133,38 @@ async fn no_auth_serves_an_open_address_and_says_so_loudly() {
     }
     assert!(warned, "--no-auth must be announced before serving");
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn sigterm_finishes_a_dial_whose_caller_hung_up_and_audits_it() {
+    let pbx = webdial::standin::StandIn::bind("127.0.0.1:0").await.unwrap();
+    pbx.set_behaviour(webdial::standin::Behaviour::Delay(Duration::from_millis(1500)));
+    let dir = write_config(&pbx.url(), &[("m", "dial: \"PBX/ivr/PbxAPI.aspx?func=make_call&from=^&to=#\"\n")]);
+    let (mut server, mut rx) = start(&dir.path().join("webdial.yaml"), &["serve"], &[]);
+    let deadline = Instant::now() + Duration::from_secs(20);
+    let addr = loop {
+        let line =
+            tokio::time::timeout_at(deadline.into(), rx.recv()).await.expect("server start").expect("server output");
+        if let Some(rest) = line.split("webdial listening on http://").nth(1) {
+            break rest.split_whitespace().next().unwrap().to_string();
+        }
+    };
+    // The caller gives up long before the PBX answers.
+    let hung_up = reqwest::Client::new()
+        .get(format!("http://{addr}/v1/dial?branch=m&ext=35&number=187"))
+        .timeout(Duration::from_millis(300))
+        .send()
+        .await;
+    assert!(hung_up.is_err(), "the caller hung up");
+    assert_eq!(pbx.received().len(), 1, "the PBX has the dial");
+    let pid = i32::try_from(server.0.id()).unwrap();
+    // SAFETY: signalling our own child process.
+    unsafe { libc::kill(pid, libc::SIGTERM) };
+    let mut audited = false;
+    while let Ok(Some(line)) = tokio::time::timeout_at(deadline.into(), rx.recv()).await {
+        audited |= line.contains("webdial::audit") && line.contains("status=\"accepted\"");
+    }
+    let status = server.0.wait().unwrap();
+    assert!(audited, "the dial in flight was finished and audited before exit");
+    assert!(status.success(), "{status:?}");
+    assert!(Instant::now() < deadline, "shutdown is bounded");
+}
