@@ -53,7 +53,7 @@ impl Runtime {
     pub fn new(snapshot: &Snapshot) -> Result<Runtime, String> {
         let window = snapshot.settings.dedupe_window;
         Ok(Runtime {
-            clients: Dispatcher::for_profiles(&snapshot.profiles)?,
+            clients: Dispatcher::new()?,
             rates: Rates::default(),
             in_flight: InFlight::default(),
             recent: Recent::new(window, once::DEFAULT_CAP),

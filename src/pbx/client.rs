@@ -1,8 +1,10 @@
 //! Sends a rendered request to a PBX: the only code that talks to one.
 //!
 //! One shared HTTP client (rustls) keeps connections alive between dials;
-//! branches with their own TLS settings (`verify: false`, `ca:`) get one
-//! client per distinct setting, built at start-up. Redirects are never
+//! branches with their own TLS settings (`verify: false`, `ca:`, `pin:`)
+//! get one client per distinct setting, built on the first dial that needs
+//! it and kept (clients are runtime state: profiles loaded later, by a
+//! reload, get theirs the same way). Redirects are never
 //! followed (the answer is read as it is) and nothing is ever retried: a
 //! dial that may have reached the PBX must not ring twice. The one second
 //! request is HTTP digest's: a `401` challenge means the PBX refused the
@@ -10,12 +12,12 @@
 //! The whole exchange, body included, is bounded by the profile's timeout,
 //! and the body by [`MAX_ANSWER`].
 
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, Instant};
 
-use std::collections::HashMap;
-
 use crate::pbx::answer::Answer;
-use crate::profile::{Profiles, Tls};
+use crate::pbx::tls::Tls;
 use crate::syntax::iqx::Method;
 use crate::template::Request;
 
@@ -38,11 +40,15 @@ pub enum SendError {
     TooLarge,
 }
 
-/// The shared clients.
+/// The shared clients, one per TLS setting, built when first needed.
+///
+/// A setting whose client cannot be built makes that dial `unreachable`
+/// with the reason; it never falls back to another client, which would
+/// check the PBX's certificate differently than its profile says. Clones
+/// share the pool.
 #[derive(Debug, Clone)]
 pub struct Dispatcher {
-    client: reqwest::Client,
-    by_tls: HashMap<Tls, reqwest::Client>,
+    clients: Arc<Mutex<HashMap<Tls, reqwest::Client>>>,
 }
 
 /// Settings shared by every client the gateway builds.
@@ -55,39 +61,49 @@ fn builder() -> reqwest::ClientBuilder {
         .user_agent(concat!("webdial/", env!("CARGO_PKG_VERSION")))
 }
 
+/// A client that checks certificates as `tls` says.
+fn build_client(tls: &Tls) -> Result<reqwest::Client, String> {
+    let b = match (tls, tls.client_config()) {
+        (_, Some(config)) => builder().tls_backend_preconfigured(config?),
+        (Tls::NoVerify, None) => builder().tls_danger_accept_invalid_certs(true),
+        (_, None) => builder(),
+    };
+    b.build().map_err(|e| format!("cannot build the HTTP client: {}", chain(&e)))
+}
+
 impl Dispatcher {
+    /// The pool, with the default client (the system's roots) built now, so
+    /// a machine whose TLS setup is broken fails at start-up.
     pub fn new() -> Result<Self, String> {
-        let client = builder().build().map_err(|e| format!("cannot build the HTTP client: {e}"))?;
-        Ok(Dispatcher { client, by_tls: HashMap::new() })
+        let client = build_client(&Tls::Verify)?;
+        Ok(Dispatcher { clients: Arc::new(Mutex::new(HashMap::from([(Tls::Verify, client)]))) })
     }
 
-    /// The default client plus one per distinct TLS setting among `profiles`.
-    pub fn for_profiles(profiles: &Profiles) -> Result<Self, String> {
-        let mut d = Dispatcher::new()?;
-        for p in profiles.iter() {
-            if p.tls == Tls::Verify || d.by_tls.contains_key(&p.tls) {
-                continue;
-            }
-            let b = match &p.tls {
-                Tls::NoVerify => builder().tls_danger_accept_invalid_certs(true),
-                Tls::Ca { pem, path } => {
-                    let certs =
-                        reqwest::Certificate::from_pem_bundle(pem).map_err(|e| format!("{}: {e}", path.display()))?;
-                    builder().tls_certs_only(certs)
-                }
-                Tls::Verify => builder(),
-            };
-            let client = b.build().map_err(|e| format!("cannot build the HTTP client for branch {}: {e}", p.branch))?;
-            d.by_tls.insert(p.tls.clone(), client);
+    /// The client for `tls`, built on first use. Two dials racing to build
+    /// the same one may both build it; one is kept (a client is only a handle).
+    pub fn client(&self, tls: &Tls) -> Result<reqwest::Client, String> {
+        // The lock is never held across a panic-prone call, so a poisoned map is still whole.
+        if let Some(c) = self.clients.lock().unwrap_or_else(PoisonError::into_inner).get(tls) {
+            return Ok(c.clone());
         }
-        Ok(d)
+        let built = build_client(tls)?;
+        let mut clients = self.clients.lock().unwrap_or_else(PoisonError::into_inner);
+        Ok(clients.entry(tls.clone()).or_insert(built).clone())
+    }
+
+    /// How many clients the pool holds (one per TLS setting dialled so far).
+    pub fn client_count(&self) -> usize {
+        self.clients.lock().unwrap_or_else(PoisonError::into_inner).len()
     }
 
     /// Sends `req` once and reads the answer. Returns the answer and the time it took.
     pub async fn send(&self, req: &Request, timeout: Duration, tls: &Tls) -> (Result<Answer, SendError>, Duration) {
         let started = Instant::now();
-        let client = self.by_tls.get(tls).unwrap_or(&self.client);
-        let result = match tokio::time::timeout(timeout, exchange(client, req)).await {
+        let client = match self.client(tls) {
+            Ok(c) => c,
+            Err(e) => return (Err(SendError::Unreachable(e)), started.elapsed()),
+        };
+        let result = match tokio::time::timeout(timeout, exchange(&client, req)).await {
             Ok(r) => r,
             Err(_) => Err(SendError::Timeout(timeout)),
         };
@@ -199,4 +215,33 @@ fn chain(e: &dyn std::error::Error) -> String {
         source = s.source();
     }
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::pbx::tls::Fingerprint;
+
+    #[test]
+    fn a_tls_setting_never_seen_before_gets_its_own_client() {
+        let d = Dispatcher::new().unwrap();
+        assert_eq!(d.client_count(), 1, "the default client is built up front");
+        let pinned = Tls::Pin(Fingerprint([7; 32]));
+        d.client(&pinned).unwrap();
+        d.client(&Tls::NoVerify).unwrap();
+        assert_eq!(d.client_count(), 3, "each new setting is built, not served by the default client");
+        d.client(&pinned).unwrap();
+        d.clone().client(&Tls::Pin(Fingerprint([7; 32]))).unwrap();
+        assert_eq!(d.client_count(), 3, "an equal setting reuses its client, also through a clone");
+    }
+
+    #[test]
+    fn a_client_that_cannot_be_built_is_an_error_with_the_reason_not_the_default_client() {
+        // Tls::ca checks the file at load; a value made around it reaches the pool unchecked.
+        let broken = Tls::Ca { path: "gone.pem".into(), pem: b"no certificate here".to_vec() };
+        let d = Dispatcher::new().unwrap();
+        let why = d.client(&broken).unwrap_err();
+        assert!(why.contains("gone.pem") && why.contains("no PEM certificate"), "{why}");
+        assert_eq!(d.client_count(), 1, "nothing was put in its place");
+    }
 }

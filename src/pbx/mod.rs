@@ -2,3 +2,6 @@
 
 pub mod answer;
 pub mod client;
+pub mod tls;
+
+pub use tls::Tls;

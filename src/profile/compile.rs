@@ -7,9 +7,10 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use super::raw::{NAMED_ACTIONS, RawAction, RawAuth, RawDuration, RawNumber, RawProfile, RawTls};
-use super::{Action, DEFAULT_TIMEOUT, MAX_TIMEOUT, Tls};
+use super::{Action, DEFAULT_TIMEOUT, MAX_TIMEOUT};
 use crate::number::{self, NumberFormat, NumberRules};
 use crate::pbx::answer;
+use crate::pbx::tls::{Fingerprint, Tls};
 use crate::settings::yaml;
 use crate::syntax::iqx;
 use crate::template::{Auth, HttpSpec, RequestTemplate, Templates};
@@ -262,31 +263,37 @@ fn compile_number(raw: RawNumber, errors: &mut CompileErrors) -> NumberRules {
     NumberRules { country, format, outside_line, internal, allow, deny }
 }
 
+/// `tls:` as written → how the PBX's certificate is checked. `verify:
+/// false` checks nothing, so it contradicts `ca` and `pin`; `pin` accepts
+/// one certificate whatever its issuer, so it contradicts `ca`.
 fn compile_tls(raw: RawTls, dir_of: &dyn Fn(&yaml::Path) -> PathBuf, errors: &mut CompileErrors) -> Tls {
-    match (raw.verify, raw.ca) {
-        (Some(false), Some(_)) => {
-            errors
-                .push((yaml::Path::parse("tls"), "`verify: false` and `ca` contradict each other: choose one".into()));
-            Tls::Verify
-        }
-        (Some(false), None) => Tls::NoVerify,
-        (_, Some(ca)) => {
+    let mut contradiction = |message: &str| {
+        errors.push((yaml::Path::parse("tls"), message.into()));
+        Tls::Verify
+    };
+    match (raw.verify, raw.ca, raw.pin) {
+        (Some(false), Some(_), _) => contradiction("`verify: false` and `ca` contradict each other: choose one"),
+        (Some(false), _, Some(_)) => contradiction("`verify: false` and `pin` contradict each other: choose one"),
+        (_, Some(_), Some(_)) => contradiction("`ca` and `pin` contradict each other: choose one"),
+        (Some(false), None, None) => Tls::NoVerify,
+        (_, None, Some(pin)) => match Fingerprint::parse(&pin) {
+            Ok(fp) => Tls::Pin(fp),
+            Err(e) => {
+                errors.push((yaml::Path::parse("tls.pin"), format!("pin {pin:?}: {e}")));
+                Tls::Verify
+            }
+        },
+        (_, Some(ca), None) => {
             let at = yaml::Path::parse("tls.ca");
             let path = dir_of(&at).join(&ca);
-            match std::fs::read(&path) {
-                Ok(pem) if reqwest::Certificate::from_pem_bundle(&pem).is_ok_and(|c| !c.is_empty()) => {
-                    Tls::Ca { path, pem }
-                }
-                Ok(_) => {
-                    errors.push((at, format!("{} holds no PEM certificate", path.display())));
-                    Tls::Verify
-                }
-                Err(e) => {
-                    errors.push((at, format!("cannot read {}: {e}", path.display())));
-                    Tls::Verify
-                }
-            }
+            let checked = std::fs::read(&path)
+                .map_err(|e| format!("cannot read {}: {e}", path.display()))
+                .and_then(|pem| Tls::ca(path, pem));
+            checked.unwrap_or_else(|e| {
+                errors.push((at, e));
+                Tls::Verify
+            })
         }
-        _ => Tls::Verify,
+        (_, None, None) => Tls::Verify,
     }
 }

@@ -15,7 +15,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use crate::number::NumberRules;
-use crate::pbx::answer;
+use crate::pbx::{Tls, answer};
 use crate::settings::diagnostic::Diagnostic;
 use crate::settings::yaml;
 use crate::template::{self, RequestTemplate, Templates};
@@ -42,18 +42,6 @@ pub struct Profile {
     /// Requests to this branch's PBX at once; `None` = unlimited.
     pub max_in_flight: Option<usize>,
     pub tls: Tls,
-}
-
-/// How a branch's PBX certificate is checked.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Hash)]
-pub enum Tls {
-    /// Against the system's roots.
-    #[default]
-    Verify,
-    /// Not at all (`tls: {verify: false}`): for PBXs with self-signed certificates.
-    NoVerify,
-    /// Against this CA only (`tls: {ca: file}`), PEM as read at load.
-    Ca { path: PathBuf, pem: Vec<u8> },
 }
 
 /// One action of a profile, ready to render.

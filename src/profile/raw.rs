@@ -47,6 +47,7 @@ pub(crate) struct RawNumber {
 pub(crate) struct RawTls {
     pub(crate) verify: Option<bool>,
     pub(crate) ca: Option<String>,
+    pub(crate) pin: Option<String>,
 }
 
 #[derive(Debug)]
