@@ -31,6 +31,8 @@ use axum::http::{HeaderMap, Method, StatusCode, Uri, header};
 use axum::response::{IntoResponse, Response};
 use serde::Serialize;
 
+mod tls;
+
 /// Credentials the stand-in accepts.
 pub const SERI_TOKEN: &str = "demo-token";
 pub const C2C_USER: &str = "demo";
@@ -88,7 +90,15 @@ pub enum Behaviour {
     Redirect(String),
     /// Answer `bytes` bytes of text.
     Huge(usize),
+    /// Want HTTP digest, as desk phones do: challenge ([`DIGEST_REALM`],
+    /// [`DIGEST_NONCE`], qop auth) any request without a correct answer for
+    /// `user`/`password` with `401`; answer a correct one faithfully.
+    Digest { user: String, password: String },
 }
+
+/// The realm and nonce of [`Behaviour::Digest`]'s challenge.
+pub const DIGEST_REALM: &str = "standin";
+pub const DIGEST_NONCE: &str = "5tand1n-n0nce";
 
 #[derive(Debug, Default)]
 struct Shared {
@@ -104,6 +114,16 @@ struct Shared {
 pub struct StandIn {
     pub addr: SocketAddr,
     shared: Arc<Shared>,
+    /// `http`, or `https` for [`StandIn::bind_tls`].
+    scheme: &'static str,
+}
+
+fn new_shared(record: bool) -> Arc<Shared> {
+    Arc::new(Shared { record, next_id: AtomicU64::new(15652770917203), ..Default::default() })
+}
+
+fn router(shared: Arc<Shared>) -> Router {
+    Router::new().fallback(handle).with_state(shared)
 }
 
 impl StandIn {
@@ -115,15 +135,15 @@ impl StandIn {
     /// As [`StandIn::start`]; `record: false` answers without keeping anything (for load tests).
     pub fn start_with(listener: tokio::net::TcpListener, record: bool) -> std::io::Result<StandIn> {
         let addr = listener.local_addr()?;
-        let shared = Arc::new(Shared { record, next_id: AtomicU64::new(15652770917203), ..Default::default() });
-        let app = Router::new().fallback(handle).with_state(shared.clone());
+        let shared = new_shared(record);
+        let app = router(shared.clone());
         tokio::spawn(async move {
             let app = app.into_make_service_with_connect_info::<SocketAddr>();
             if let Err(e) = axum::serve(listener, app).await {
                 tracing::error!("stand-in PBX stopped: {e}");
             }
         });
-        Ok(StandIn { addr, shared })
+        Ok(StandIn { addr, shared, scheme: "http" })
     }
 
     /// Binds `addr` (port 0 for any) and starts.
@@ -132,9 +152,9 @@ impl StandIn {
         StandIn::start(crate::net::bind(addr)?)
     }
 
-    /// `http://ADDR`
+    /// `http://ADDR` (`https://ADDR` for [`StandIn::bind_tls`]).
     pub fn url(&self) -> String {
-        format!("http://{}", self.addr)
+        format!("{}://{}", self.scheme, self.addr)
     }
 
     /// Everything received so far, oldest first.
@@ -196,7 +216,38 @@ async fn handle(
         }
         Behaviour::Redirect(to) => (StatusCode::FOUND, [(header::LOCATION, to)], "").into_response(),
         Behaviour::Huge(n) => ([(header::CONTENT_TYPE, "text/plain")], "x".repeat(n)).into_response(),
+        Behaviour::Digest { user, password } if digest_answered(&got, &user, &password) => faithful(&shared, &got),
+        Behaviour::Digest { .. } => {
+            let challenge = format!(r#"Digest realm="{DIGEST_REALM}", nonce="{DIGEST_NONCE}", qop="auth""#);
+            (StatusCode::UNAUTHORIZED, [(header::WWW_AUTHENTICATE, challenge)], "").into_response()
+        }
     }
+}
+
+/// Whether `got` carries the right digest answer to our challenge, for this
+/// request's method and URI, computed as the phone would with the password.
+fn digest_answered(got: &Received, user: &str, password: &str) -> bool {
+    let Some(answer) = got.authorization.as_deref().and_then(|a| digest_auth::AuthorizationHeader::parse(a).ok())
+    else {
+        return false;
+    };
+    let uri = match &got.query {
+        Some(q) => format!("{}?{q}", got.path),
+        None => got.path.clone(),
+    };
+    if answer.username != user || answer.realm != DIGEST_REALM || answer.nonce != DIGEST_NONCE || answer.uri != uri {
+        return false;
+    }
+    let context = digest_auth::AuthContext::new_with_method(
+        user,
+        password,
+        uri.as_str(),
+        Some(got.body.as_bytes()),
+        digest_auth::HttpMethod::from(got.method.as_str()),
+    );
+    let mut expected = answer.clone();
+    expected.digest(&context);
+    expected.response == answer.response
 }
 
 fn faithful(shared: &Shared, got: &Received) -> Response {
