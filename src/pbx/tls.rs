@@ -291,7 +291,7 @@ impl PinVerifier {
 
 /// The refusal of a certificate that is not the pinned one, naming both
 /// fingerprints so the operator can tell a replaced certificate from an attack.
-#[derive(Debug)]
+/// rustls shows it with `Debug`, so that is the sentence too.
 struct PinMismatch {
     presented: Fingerprint,
     pinned: Fingerprint,
@@ -300,6 +300,12 @@ struct PinMismatch {
 impl fmt::Display for PinMismatch {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(f, "the PBX's certificate has SHA-256 fingerprint {}, the profile pins {}", self.presented, self.pinned)
+    }
+}
+
+impl fmt::Debug for PinMismatch {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt::Display::fmt(self, f)
     }
 }
 
