@@ -10,3 +10,4 @@ mod layers;
 mod safety;
 mod serve;
 mod systems;
+mod tls_auth;
