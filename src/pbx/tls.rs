@@ -130,8 +130,9 @@ impl Fingerprint {
             .iter()
             .find_map(|prefix| strip_prefix_ignore_case(text, prefix))
             .unwrap_or(text);
+        const SHA1: &str = "a SHA-1 fingerprint: give the SHA-256 one (openssl x509 -noout -fingerprint -sha256)";
         if strip_prefix_ignore_case(hex, "sha1").is_some() {
-            return Err("that is a SHA-1 fingerprint: give the SHA-256 one (openssl x509 -noout -fingerprint -sha256 -in pbx.crt)".into());
+            return Err(format!("that is {SHA1}"));
         }
         let mut digits = Vec::with_capacity(64);
         for c in hex.chars() {
@@ -143,7 +144,7 @@ impl Fingerprint {
         }
         match digits.len() {
             64 => {}
-            40 => return Err("40 hex digits is a SHA-1 fingerprint: give the SHA-256 one (64 hex digits, openssl x509 -noout -fingerprint -sha256 -in pbx.crt)".into()),
+            40 => return Err(format!("40 hex digits is {SHA1}")),
             n => return Err(format!("a SHA-256 fingerprint has 64 hex digits, this has {n}")),
         }
         let mut out = [0u8; 32];

@@ -228,7 +228,11 @@ fn a_bad_or_contradictory_tls_setting_is_a_load_error_at_its_place() {
 
 // ---- digest auth -------------------------------------------------------------
 
-const DESK: &str = "dial:\n  url: \"PBX/ivr/PbxAPI.aspx?func=make_call&from={{ extension }}&to={{ number }}\"\n  auth: {digest: {user: admin, password: \"${PHONE_PASS}\"}}\n";
+const DESK: &str = concat!(
+    "dial:\n",
+    "  url: \"PBX/ivr/PbxAPI.aspx?func=make_call&from={{ extension }}&to={{ number }}\"\n",
+    "  auth: {digest: {user: admin, password: \"${PHONE_PASS}\"}}\n",
+);
 
 fn desk_phone(password: &str) -> Behaviour {
     Behaviour::Digest { user: "admin".into(), password: password.into() }
