@@ -31,7 +31,10 @@ use axum::http::{HeaderMap, Method, StatusCode, Uri, header};
 use axum::response::{IntoResponse, Response};
 use serde::Serialize;
 
+mod click2call;
+mod iqx;
 mod tls;
+mod voispeed;
 
 /// Credentials the stand-in accepts.
 pub const SERI_TOKEN: &str = "demo-token";
@@ -253,115 +256,9 @@ fn digest_answered(got: &Received, user: &str, password: &str) -> bool {
 fn faithful(shared: &Shared, got: &Received) -> Response {
     let id = || shared.next_id.fetch_add(1, Ordering::Relaxed);
     match got.path.as_str() {
-        "/PBX/seri_endpoint.php" => seri(got, id),
-        "/API/dialup.php" => click2call(got, id),
-        "/ivr/PbxAPI.aspx" => iqx(got),
+        "/PBX/seri_endpoint.php" => voispeed::seri(got, id),
+        "/API/dialup.php" => click2call::dialup(got, id),
+        "/ivr/PbxAPI.aspx" => iqx::make_call(got),
         _ => (StatusCode::NOT_FOUND, "not found").into_response(),
-    }
-}
-
-/// A PHP page that does not set its content type: XML served as text/html.
-fn xml(body: String) -> Response {
-    (
-        [(header::CONTENT_TYPE, "text/html; charset=UTF-8")],
-        format!("<?xml version=\"1.0\" encoding=\"UTF-8\" ?>\n{body}"),
-    )
-        .into_response()
-}
-
-fn seri(got: &Received, mut id: impl FnMut() -> u64) -> Response {
-    let fail = |e: &str| xml(format!("<result>\n<outcome>1</outcome>\n<error>{e}</error></result>"));
-    if got.method != "GET" {
-        return fail("service requests are HTTP GETs");
-    }
-    let service = got.param("service").unwrap_or_default();
-    if !matches!(service.as_str(), "call_request" | "call_action" | "set_user_mode") {
-        return fail("unknown service");
-    }
-    if got.param("token").as_deref() != Some(SERI_TOKEN) {
-        return fail("invalid token");
-    }
-    if service != "call_request" {
-        // call_action (call_id + action) and set_user_mode (mode) act on one extension.
-        let needed: &[&str] = if service == "call_action" { &["ext", "call_id", "action"] } else { &["ext", "mode"] };
-        if needed.iter().any(|k| got.param(k).is_none_or(|v| v.is_empty())) {
-            return fail("missing parameter");
-        }
-        return xml("<result>\n<outcome>0</outcome>\n</result>".to_string());
-    }
-    let (Some(ext), Some(number)) = (got.param("ext"), got.param("number")) else {
-        return fail("missing parameter");
-    };
-    if ext.is_empty() || number.is_empty() {
-        return fail("missing parameter");
-    }
-    if ext.starts_with('9') {
-        return fail("connection not found");
-    }
-    xml(format!("<result>\n<outcome>0</outcome>\n<request_id>{}</request_id>\n</result>", id()))
-}
-
-fn click2call(got: &Received, mut id: impl FnMut() -> u64) -> Response {
-    let p = |k: &str| got.param(k).unwrap_or_default();
-    let failure = if p("user") != C2C_USER || p("pass") != C2C_PASS || p("org") != C2C_ORG {
-        Some("Authentication failed")
-    } else if p("dial1").is_empty() || p("dial2").is_empty() {
-        Some("Missing parameter")
-    } else if p("dial1").starts_with('9') {
-        Some("No answer")
-    } else {
-        None
-    };
-    if p("Response") != "yes" {
-        return (StatusCode::OK, "").into_response();
-    }
-    let uids = (p("showUID") == "yes" && failure.is_none()).then(|| (format!("{}.1", id()), format!("{}.2", id())));
-    let format = p("RFormat");
-    match format.as_str() {
-        "json" => {
-            let body = match (failure, &uids) {
-                (Some(reason), _) => serde_json::json!({"status": "FAIL", "reason": reason}),
-                (None, Some((a, b))) => {
-                    serde_json::json!({"status": "OK", "dial1_uid": a, "dial2_uid": b})
-                }
-                (None, None) => serde_json::json!({"status": "OK"}),
-            };
-            axum::Json(body).into_response()
-        }
-        "xml" => {
-            let body = match (failure, &uids) {
-                (Some(reason), _) => {
-                    format!("<response><status>FAIL</status><reason>{reason}</reason></response>")
-                }
-                (None, Some((a, b))) => format!(
-                    "<response><status>OK</status><dial1_uid>{a}</dial1_uid><dial2_uid>{b}</dial2_uid></response>"
-                ),
-                (None, None) => "<response><status>OK</status></response>".to_string(),
-            };
-            ([(header::CONTENT_TYPE, "text/xml")], body).into_response()
-        }
-        _ => {
-            let line = match (failure, &uids) {
-                (Some(reason), _) => format!("FAIL {reason}"),
-                (None, Some((a, b))) => format!("OK {a} {b}"),
-                (None, None) => "OK".to_string(),
-            };
-            let (ct, body) = if format == "html" {
-                ("text/html", format!("<html><body>{line}</body></html>"))
-            } else {
-                ("text/plain", line)
-            };
-            ([(header::CONTENT_TYPE, ct)], body).into_response()
-        }
-    }
-}
-
-fn iqx(got: &Received) -> Response {
-    match (got.param("func").as_deref(), got.param("from"), got.param("to")) {
-        (Some("make_call"), Some(from), Some(to)) if !from.is_empty() && !to.is_empty() => {
-            ([(header::CONTENT_TYPE, "text/plain")], "OK").into_response()
-        }
-        _ => (StatusCode::BAD_REQUEST, [(header::CONTENT_TYPE, "text/plain")], "ERROR missing func, from or to")
-            .into_response(),
     }
 }
