@@ -108,6 +108,8 @@ struct Shared {
     /// False for benchmarks: answer without recording.
     record: bool,
     received: Mutex<VecDeque<Received>>,
+    /// Woken on every recorded request, so tests wait for an arrival instead of sleeping.
+    arrived: tokio::sync::Notify,
     behaviour: Mutex<Behaviour>,
     next_id: AtomicU64,
 }
@@ -161,6 +163,21 @@ impl StandIn {
     }
 
     /// Everything received so far, oldest first.
+    /// Waits until at least `n` requests have arrived, at most `within`;
+    /// true if they did.
+    pub async fn wait_for_requests(&self, n: usize, within: Duration) -> bool {
+        let deadline = tokio::time::Instant::now() + within;
+        loop {
+            let arrived = self.shared.arrived.notified();
+            if self.received().len() >= n {
+                return true;
+            }
+            if tokio::time::timeout_at(deadline, arrived).await.is_err() {
+                return self.received().len() >= n;
+            }
+        }
+    }
+
     pub fn received(&self) -> Vec<Received> {
         self.shared.received.lock().map(|r| r.iter().cloned().collect()).unwrap_or_default()
     }
@@ -201,6 +218,7 @@ async fn handle(
             r.pop_front();
         }
         r.push_back(got.clone());
+        shared.arrived.notify_waiters();
     }
     let behaviour = shared.behaviour.lock().map(|b| b.clone()).unwrap_or_default();
     match behaviour {

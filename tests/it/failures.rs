@@ -29,7 +29,7 @@ async fn a_pbx_hanging_past_the_timeout_is_a_timeout_and_is_asked_once() {
     let (code, body) = app.post(json!({"branch": "b", "extension": "1", "number": "2"})).await;
     assert_eq!((code, body["status"].as_str()), (504, Some("timeout")), "{body}");
     assert!(started.elapsed() < Duration::from_secs(5), "the timeout must bound the wait");
-    tokio::time::sleep(Duration::from_millis(300)).await;
+    // The answer came after the only attempt: a retry would have been sent before it.
     assert_eq!(app.received().len(), 1, "a request that may have reached the PBX is never retried");
 }
 

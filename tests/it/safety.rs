@@ -33,7 +33,6 @@ async fn one_number_written_three_ways_reaches_the_pbx_the_same_way() {
         let (code, body) = dial(&app, input).await;
         assert_eq!(code, 200, "{input}: {body}");
         assert_eq!(app.received().last().unwrap().param("to").as_deref(), Some("902079460000"), "{input}");
-        tokio::time::sleep(Duration::from_millis(10)).await;
     }
     // The three are one number: the 2nd and 3rd were duplicates of the 1st.
     assert_eq!(app.received().len(), 1);
@@ -218,7 +217,7 @@ async fn max_in_flight_turns_excess_dials_away_with_429() {
         let app = app.clone();
         tokio::spawn(async move { app.post(json!({"branch": "m", "extension": "35", "number": "187"})).await })
     };
-    tokio::time::sleep(Duration::from_millis(500)).await;
+    assert!(app.pbx.wait_for_requests(1, Duration::from_secs(5)).await, "the first dial reached the PBX");
     let (code, body) = app.post(json!({"branch": "m", "extension": "36", "number": "188"})).await;
     assert_eq!((code, body["status"].as_str()), (429, Some("rate_limited")), "{body}");
     assert_eq!(first.await.unwrap().0, 200);
@@ -264,7 +263,8 @@ async fn a_caller_who_hangs_up_does_not_cancel_the_dial_or_its_answer() {
     let body = json!({"branch": "m", "extension": "35", "number": "187"});
     let gave_up = impatient.post(format!("{}/v1/dial", app.url)).json(&body).send().await;
     assert!(gave_up.is_err(), "the first caller hangs up before the PBX answers");
-    tokio::time::sleep(Duration::from_millis(900)).await;
+    // The repeat arrives while the first is still in flight: it gets the
+    // first one's answer only if hanging up did not cancel that dial.
     let (code, again) = app.post(body).await;
     assert_eq!(
         (code, again["status"].as_str(), again["duplicate"].as_bool()),
