@@ -3,6 +3,7 @@
 //! (PROPTEST_CASES raises the count: `PROPTEST_CASES=200000 cargo test --release --test fuzz`).
 
 use proptest::prelude::*;
+use proptest::test_runner::TestRunner;
 use webdial::number::DialString;
 use webdial::pbx::answer::{Answer, Format, Rules};
 use webdial::syntax::iqx;
@@ -75,4 +76,80 @@ proptest! {
             let _ = Rules { format, ..Rules::default() }.read(&answer);
         }
     }
+}
+
+/// The openers and closers of nested answers: XML elements (with and
+/// without attributes), JSON arrays and JSON objects.
+const LEVELS: [(&str, &str); 4] = [("<a>", "</a>"), ("<b k=\"v\">", "</b>"), ("[", "]"), ("{\"k\":", "}")];
+
+/// An answer `levels` deep, cycling through `kinds` of level (only XML
+/// or only JSON kinds: a valid document; both: an invalid one),
+/// closed or cut off.
+fn nested() -> impl Strategy<Value = (String, Vec<usize>, usize, bool)> {
+    (prop::collection::vec(0..LEVELS.len(), 1..4), prop_oneof![1usize..100, 1usize..5_000], any::<bool>()).prop_map(
+        |(kinds, levels, closed)| {
+            let mut body = String::new();
+            for i in 0..levels {
+                body.push_str(LEVELS[kinds[i % kinds.len()]].0);
+            }
+            body.push('1');
+            if closed {
+                for i in (0..levels).rev() {
+                    body.push_str(LEVELS[kinds[i % kinds.len()]].1);
+                }
+            }
+            (body, kinds, levels, closed)
+        },
+    )
+}
+
+/// Deeply nested answers, on a thread with a small stack so that any
+/// recursion over the answer's depth aborts this test: each is read in every
+/// format without crashing, and a valid document deeper than the bound is
+/// refused as such when its format is required.
+#[test]
+fn deeply_nested_answers_never_crash_and_past_the_bound_are_refused() {
+    let run = || {
+        let mut runner = TestRunner::new(config());
+        runner
+            .run(&nested(), |(body, kinds, levels, closed)| {
+                for ct in [None, Some("application/json"), Some("text/xml")] {
+                    let answer = Answer {
+                        http_status: 200,
+                        content_type: ct.map(str::to_string),
+                        location: None,
+                        body: body.clone(),
+                    };
+                    for format in [Format::Auto, Format::Xml, Format::Json, Format::Text] {
+                        let rules = Rules {
+                            format,
+                            ok: Some("body is defined".into()),
+                            call_id: Some("body".into()),
+                            message: None,
+                        };
+                        let read = rules.read(&answer);
+                        // XML levels with XML levels, JSON with JSON: a valid document.
+                        let xml = kinds[0] < 2;
+                        let valid = closed && kinds.iter().all(|k| (*k < 2) == xml);
+                        let required = (format == Format::Xml && xml) || (format == Format::Json && !xml);
+                        if valid && required {
+                            match read {
+                                Ok(_) => {
+                                    prop_assert!(levels <= webdial::pbx::answer::MAX_DEPTH, "{levels} levels read")
+                                }
+                                Err(e) => {
+                                    prop_assert!(levels > webdial::pbx::answer::MAX_DEPTH, "{levels}: {e}");
+                                    prop_assert!(e.message.contains("levels deep"), "{e}");
+                                }
+                            }
+                        }
+                    }
+                }
+                Ok(())
+            })
+            .map_err(|e| e.to_string())
+    };
+    let outcome =
+        std::thread::Builder::new().stack_size(256 * 1024).spawn(run).expect("thread").join().expect("no panic");
+    assert_eq!(outcome, Ok(()));
 }

@@ -8,6 +8,11 @@
 //! body's top-level keys plus `body`, `raw` and `http_status`, which win over
 //! body keys of the same name. Any expression that cannot be evaluated makes
 //! the answer a bad response; nothing here panics or guesses.
+//!
+//! Answers are untrusted: one nested deeper than [`MAX_DEPTH`] levels is not
+//! read (a bad response when its format is required, text when the format
+//! was only guessed), so no answer can exhaust the stack of the code that
+//! walks it, here or after.
 
 use std::collections::BTreeMap;
 use std::collections::HashMap;
@@ -169,15 +174,15 @@ pub fn parse_body(format: Format, answer: &Answer) -> Result<(Format, Json), Bad
     };
     let (format, strict) = resolved;
     match format {
-        Format::Json => match serde_json::from_str(raw) {
+        Format::Json => match json_to_value(raw) {
             Ok(v) => Ok((Format::Json, v)),
             Err(_) if !strict => Ok((Format::Text, Json::String(raw.to_string()))),
-            Err(e) => Err(fail(Format::Json, format!("the answer is not valid JSON: {e}"))),
+            Err(e) => Err(fail(Format::Json, e)),
         },
         Format::Xml => match xml_to_json(raw) {
             Ok(v) => Ok((Format::Xml, v)),
             Err(_) if !strict => Ok((Format::Text, Json::String(raw.to_string()))),
-            Err(e) => Err(fail(Format::Xml, format!("the answer is not valid XML: {e}"))),
+            Err(e) => Err(fail(Format::Xml, e)),
         },
         Format::Text | Format::Auto => Ok((Format::Text, Json::String(raw.to_string()))),
     }
@@ -205,13 +210,68 @@ fn sniff(content_type: Option<&str>, raw: &str) -> (Format, bool) {
     }
 }
 
-/// XML → JSON per the module rules. DTDs are refused (no entity expansion).
-pub fn xml_to_json(raw: &str) -> Result<Json, String> {
-    let doc = roxmltree::Document::parse(raw).map_err(|e| e.to_string())?;
-    Ok(element(doc.root_element(), true))
+/// How deeply an answer may nest: XML elements inside elements, JSON arrays
+/// and objects inside each other. Real PBX answers nest 2 levels (VOIspeed's
+/// `<result><outcome>`) to about 8 (a SOAP envelope, a cloud API's JSON);
+/// 64 is far above any of them and far below what could exhaust a stack in
+/// the steps that walk the value (XML conversion, the expressions' view of
+/// it, secret redaction, writing the result), all of which recurse.
+pub const MAX_DEPTH: usize = 64;
+
+fn too_deep() -> String {
+    format!("the answer nests more than {MAX_DEPTH} levels deep, which no PBX answer does: not read")
 }
 
-fn element(node: roxmltree::Node<'_, '_>, is_root: bool) -> Json {
+/// JSON text → value, refusing more than [`MAX_DEPTH`] levels before parsing
+/// (serde_json's own limit, 128, would be a less helpful "recursion limit").
+fn json_to_value(raw: &str) -> Result<Json, String> {
+    if json_depth_exceeds(raw, MAX_DEPTH) {
+        return Err(too_deep());
+    }
+    serde_json::from_str(raw).map_err(|e| format!("the answer is not valid JSON: {e}"))
+}
+
+/// Whether brackets outside strings nest deeper than `max`: one pass, no recursion.
+fn json_depth_exceeds(raw: &str, max: usize) -> bool {
+    let (mut depth, mut in_string, mut escaped) = (0usize, false, false);
+    for b in raw.bytes() {
+        if in_string {
+            match b {
+                _ if escaped => escaped = false,
+                b'\\' => escaped = true,
+                b'"' => in_string = false,
+                _ => {}
+            }
+            continue;
+        }
+        match b {
+            b'"' => in_string = true,
+            b'[' | b'{' => {
+                depth += 1;
+                if depth > max {
+                    return true;
+                }
+            }
+            b']' | b'}' => depth = depth.saturating_sub(1),
+            _ => {}
+        }
+    }
+    false
+}
+
+/// XML → JSON per the module rules. DTDs are refused (no entity expansion);
+/// roxmltree parses without recursing, and the conversion stops at
+/// [`MAX_DEPTH`], so no answer can overflow the stack.
+pub fn xml_to_json(raw: &str) -> Result<Json, String> {
+    let doc = roxmltree::Document::parse(raw).map_err(|e| format!("the answer is not valid XML: {e}"))?;
+    element(doc.root_element(), 1).ok_or_else(too_deep)
+}
+
+/// One element at `depth` (the root is 1); `None` past [`MAX_DEPTH`].
+fn element(node: roxmltree::Node<'_, '_>, depth: usize) -> Option<Json> {
+    if depth > MAX_DEPTH {
+        return None;
+    }
     let mut map = serde_json::Map::new();
     for a in node.attributes() {
         map.insert(format!("@{}", a.name()), Json::String(a.value().to_string()));
@@ -222,7 +282,7 @@ fn element(node: roxmltree::Node<'_, '_>, is_root: bool) -> Json {
         if child.is_element() {
             has_children = true;
             let key = child.tag_name().name().to_string();
-            let value = element(child, false);
+            let value = element(child, depth + 1)?;
             match map.get_mut(&key) {
                 // An element's value is never a list, so a list here is one we made.
                 Some(Json::Array(items)) => items.push(value),
@@ -239,13 +299,13 @@ fn element(node: roxmltree::Node<'_, '_>, is_root: bool) -> Json {
         }
     }
     let text = text.trim();
-    if !is_root && map.is_empty() && !has_children {
-        return Json::String(text.to_string());
+    if depth > 1 && map.is_empty() && !has_children {
+        return Some(Json::String(text.to_string()));
     }
     if !text.is_empty() {
         map.insert("#text".into(), Json::String(text.to_string()));
     }
-    Json::Object(map)
+    Some(Json::Object(map))
 }
 
 #[cfg(test)]
@@ -283,6 +343,65 @@ mod tests {
         for (xml, want) in cases {
             assert_eq!(xml_to_json(xml).unwrap(), want, "{xml}");
         }
+    }
+
+    /// Answers `levels` deep: XML elements in elements, JSON arrays in arrays.
+    fn nested_xml(levels: usize) -> String {
+        format!("{}x{}", "<a>".repeat(levels), "</a>".repeat(levels))
+    }
+    fn nested_json(levels: usize) -> String {
+        format!("{}{}", "[".repeat(levels), "]".repeat(levels))
+    }
+
+    /// Runs `f` on a thread with a small stack, so unbounded recursion fails
+    /// here (by aborting the test binary) rather than only on bigger inputs.
+    fn on_a_small_stack(f: impl FnOnce() + Send + 'static) {
+        std::thread::Builder::new().stack_size(256 * 1024).spawn(f).unwrap().join().unwrap();
+    }
+
+    #[test]
+    fn answers_nested_past_the_bound_are_refused_without_recursing() {
+        on_a_small_stack(|| {
+            let xml = nested_xml(3_000);
+            let json = nested_json(100_000);
+            let cases = [
+                (Format::Xml, None, &xml),
+                (Format::Auto, Some("text/xml"), &xml),
+                (Format::Json, None, &json),
+                (Format::Auto, Some("application/json"), &json),
+            ];
+            for (format, ct, body) in cases {
+                let e = parse_body(format, &answer(200, ct, body)).unwrap_err();
+                assert!(e.message.contains("more than 64 levels"), "{format:?} {ct:?}: {e}");
+                assert_eq!(e.body, Json::String(body.to_string()), "the raw answer is kept");
+            }
+            // Guessed from the first character: not read as XML or JSON, kept as text.
+            for body in [&xml, &json] {
+                assert_eq!(parse_body(Format::Auto, &answer(200, None, body)).unwrap().0, Format::Text);
+            }
+        });
+    }
+
+    #[test]
+    fn nesting_up_to_the_bound_is_read_and_everything_after_it_copes() {
+        on_a_small_stack(|| {
+            let cases =
+                [(Format::Xml, nested_xml(64), nested_xml(65)), (Format::Json, nested_json(64), nested_json(65))];
+            for (format, deepest, too_deep) in cases {
+                let (_, mut body) = parse_body(format, &answer(200, None, &deepest)).unwrap();
+                // What a reading goes through next: the expressions, redaction, the result's JSON.
+                let rules = Rules {
+                    format,
+                    ok: Some("body is defined".into()),
+                    call_id: Some("body".into()),
+                    ..Default::default()
+                };
+                assert!(rules.read(&answer(200, None, &deepest)).unwrap().ok, "{format:?}");
+                crate::secrets::redact_json(&mut body);
+                assert!(serde_json::to_string(&body).unwrap().len() > 64);
+                assert!(parse_body(format, &answer(200, None, &too_deep)).is_err(), "{format:?}");
+            }
+        });
     }
 
     #[test]

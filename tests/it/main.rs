@@ -2,6 +2,7 @@
 //! PBX on port 0, asserting on what the PBX actually received.
 
 mod actions;
+mod answers;
 mod api;
 mod cli;
 mod failures;
