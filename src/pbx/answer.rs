@@ -6,8 +6,12 @@
 //! text a trimmed string, mixed text `#text`), JSON stays JSON, text stays a
 //! string. The `ok`, `call_id` and `message` expressions (minijinja) see the
 //! body's top-level keys plus `body`, `raw` and `http_status`, which win over
-//! body keys of the same name. Any expression that cannot be evaluated makes
-//! the answer a bad response; nothing here panics or guesses.
+//! body keys of the same name. On a 2xx answer, any expression that cannot
+//! be evaluated makes the answer a bad response; nothing here panics or
+//! guesses. Any other status is a refusal whatever its body (an empty
+//! redirect, a web server's error page): the body is read as far as it can
+//! be, for `message` and for the operator, and the HTTP status is the
+//! message when the PBX's own words cannot be found.
 //!
 //! Answers are untrusted: one nested deeper than [`MAX_DEPTH`] levels is not
 //! read (a bad response when its format is required, text when the format
@@ -94,9 +98,17 @@ impl Rules {
             .collect()
     }
 
-    /// Reads one answer.
+    /// Reads one answer. A 2xx answer must be readable with the rules; any
+    /// other is a refusal whatever its body, which is read as far as it can
+    /// be only to find the PBX's own words (else the HTTP status says why).
     pub fn read(&self, answer: &Answer) -> Result<Reading, BadResponse> {
-        let (format, body) = parse_body(self.format, answer)?;
+        let success = (200..300).contains(&answer.http_status);
+        let (format, body) = match parse_body(self.format, answer) {
+            Ok(parsed) => parsed,
+            Err(bad) if success => return Err(bad),
+            // What could be read of a refusal: its text.
+            Err(_) => (Format::Text, Json::String(answer.body.clone())),
+        };
         let bad = |message: String| BadResponse { message, format, body: body.clone() };
 
         // The body is converted once; its top-level keys share that value.
@@ -109,26 +121,24 @@ impl Rules {
         ctx.insert("raw".into(), Value::from(answer.body.as_str()));
         ctx.insert("http_status".into(), Value::from(answer.http_status));
 
-        let success = (200..300).contains(&answer.http_status);
-        let ok = match &self.ok {
-            Some(expr) if success => {
-                eval(expr, &ctx).map_err(|e| bad(format!("`ok: {expr}` could not be evaluated: {e}")))?.is_true()
-            }
-            _ => success,
-        };
         let text = |name: &str, expr: &Option<String>| -> Result<Option<String>, BadResponse> {
             let Some(expr) = expr else { return Ok(None) };
             let v = eval(expr, &ctx).map_err(|e| bad(format!("`{name}: {expr}` could not be evaluated: {e}")))?;
             Ok(if v.is_none() || v.is_undefined() { None } else { Some(v.to_string().trim().to_string()) }
                 .filter(|s| !s.is_empty()))
         };
-        let (call_id, message) = if ok {
-            (text("call_id", &self.call_id)?, None)
-        } else {
-            let own_words =
-                if success { text("message", &self.message)? } else { text("message", &self.message).ok().flatten() };
-            (None, own_words.or_else(|| (!success).then(|| http_failure(answer))))
+        if !success {
+            let message = text("message", &self.message).ok().flatten().unwrap_or_else(|| http_failure(answer));
+            return Ok(Reading { ok: false, call_id: None, message: Some(message), format, body });
+        }
+        let ok = match &self.ok {
+            Some(expr) => {
+                eval(expr, &ctx).map_err(|e| bad(format!("`ok: {expr}` could not be evaluated: {e}")))?.is_true()
+            }
+            None => true,
         };
+        let (call_id, message) =
+            if ok { (text("call_id", &self.call_id)?, None) } else { (None, text("message", &self.message)?) };
         Ok(Reading { ok, call_id, message, format, body })
     }
 }
@@ -462,6 +472,66 @@ mod tests {
         let r = voispeed().read(&answer(503, None, "<html>down</html>")).unwrap();
         assert!(!r.ok);
         assert!(Rules::default().read(&answer(204, None, "")).unwrap().ok);
+    }
+
+    #[test]
+    fn a_non_2xx_answer_is_a_refusal_whatever_its_body() {
+        let c2c = Rules {
+            format: Format::Json,
+            ok: Some("status == 'OK'".into()),
+            call_id: Some("dial1_uid".into()),
+            message: Some("reason".into()),
+        };
+        let iis = "<!DOCTYPE html><html><body><h1>Service Unavailable</h1></body></html>";
+        let text = |s: &str| Json::String(s.into());
+        let cases = [
+            (
+                voispeed(),
+                302,
+                "",
+                "the PBX answered HTTP 302 Found to /login; redirects are not followed",
+                Format::Text,
+                text(""),
+            ),
+            (voispeed(), 503, iis, "the PBX answered HTTP 503 Service Unavailable", Format::Text, text(iis)),
+            (c2c.clone(), 401, "", "the PBX answered HTTP 401 Unauthorized", Format::Text, text("")),
+            (
+                c2c.clone(),
+                502,
+                "{\"status\": ",
+                "the PBX answered HTTP 502 Bad Gateway",
+                Format::Text,
+                text("{\"status\": "),
+            ),
+            // The PBX's own words, when the message expression finds them.
+            (
+                voispeed(),
+                500,
+                "<result><outcome>1</outcome><error>database down</error></result>",
+                "database down",
+                Format::Xml,
+                json!({"outcome": "1", "error": "database down"}),
+            ),
+            (
+                c2c,
+                400,
+                "{\"status\":\"FAIL\",\"reason\":\"bad org\"}",
+                "bad org",
+                Format::Json,
+                json!({"status": "FAIL", "reason": "bad org"}),
+            ),
+        ];
+        for (rules, status, body, message, format, parsed) in cases {
+            let mut a = answer(status, Some("text/html"), body);
+            a.location = (status == 302).then(|| "/login".to_string());
+            let r = rules.read(&a).unwrap_or_else(|e| panic!("HTTP {status} {body:?} must be a refusal: {e}"));
+            assert!(!r.ok, "{status}");
+            assert_eq!(
+                (r.message.as_deref(), r.format, &r.body),
+                (Some(message), format, &parsed),
+                "{status} {body:?}"
+            );
+        }
     }
 
     #[test]

@@ -48,3 +48,50 @@ async fn deeply_nested_answers_are_bad_responses_and_the_gateway_keeps_answering
     let health = app.client.get(format!("{}/healthz", app.url)).send().await.expect("healthz");
     assert_eq!(health.status().as_u16(), 200);
 }
+
+#[tokio::test]
+async fn a_non_2xx_answer_is_rejected_with_its_status_whatever_the_profile_expects() {
+    let app = spawn(&[("voispeed", VOISPEED), ("click2call", CLICK2CALL)]).await;
+    let iis = "<!DOCTYPE html>\r\n<html><head><title>Service Unavailable</title></head><body><h2>Service Unavailable</h2><hr><p>HTTP Error 503. The service is unavailable.</p></body></html>";
+    let cases = [
+        (
+            "voispeed",
+            Behaviour::Redirect("https://pbx.example.com/login".into()),
+            302,
+            "the PBX answered HTTP 302 Found to https://pbx.example.com/login; redirects are not followed",
+            json!(""),
+        ),
+        ("voispeed", fixed(503, "text/html", iis), 503, "the PBX answered HTTP 503 Service Unavailable", json!(iis)),
+        ("click2call", fixed(401, "text/plain", ""), 401, "the PBX answered HTTP 401 Unauthorized", json!("")),
+        ("click2call", fixed(503, "text/html", iis), 503, "the PBX answered HTTP 503 Service Unavailable", json!(iis)),
+    ];
+    for (branch, behaviour, status, message, body) in cases {
+        app.pbx.set_behaviour(behaviour);
+        let (code, answer) = dial(&app, branch).await;
+        assert_eq!(
+            (code, answer["status"].as_str(), answer["ok"].as_bool()),
+            (502, Some("rejected"), Some(false)),
+            "{branch} {status}: {answer}"
+        );
+        assert_eq!(answer["message"], message, "{answer}");
+        assert_eq!(answer["pbx"]["http_status"], status);
+        assert_eq!(
+            (&answer["pbx"]["format"], &answer["pbx"]["body"]),
+            (&json!("text"), &body),
+            "what could be read: {answer}"
+        );
+        assert_eq!(answer["call_id"], Value::Null);
+    }
+}
+
+#[tokio::test]
+async fn a_non_2xx_answer_in_the_expected_format_gives_the_pbx_s_own_words() {
+    let app = spawn(&[("voispeed", VOISPEED)]).await;
+    let xml = "<?xml version=\"1.0\"?><result><outcome>1</outcome><error>licence expired</error></result>";
+    app.pbx.set_behaviour(fixed(500, "text/xml", xml));
+    let (code, answer) = dial(&app, "voispeed").await;
+    assert_eq!((code, answer["status"].as_str()), (502, Some("rejected")), "{answer}");
+    assert_eq!(answer["message"], "licence expired");
+    assert_eq!(answer["pbx"]["format"], "xml");
+    assert_eq!(answer["pbx"]["body"], json!({"outcome": "1", "error": "licence expired"}));
+}
