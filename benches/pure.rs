@@ -5,7 +5,8 @@ use std::collections::BTreeMap;
 use std::hint::black_box;
 
 use criterion::{Criterion, criterion_group, criterion_main};
-use webdial::pbx::answer::{Answer, Format, Rules};
+use webdial::pbx::answer::{Answer, Format};
+use webdial::pbx::rules::Rules;
 use webdial::syntax::iqx;
 use webdial::template::{Context, HttpSpec, RequestTemplate};
 

@@ -7,8 +7,9 @@ use serde_json::Value as Json;
 
 use crate::guard::keys::KeyError;
 use crate::guard::limits::Full;
-use crate::pbx::answer::{Answer, BadResponse, Format, Reading};
+use crate::pbx::answer::{Answer, BadResponse, Format};
 use crate::pbx::client::SendError;
+use crate::pbx::rules::Reading;
 use crate::secrets;
 use crate::template::ShownRequest;
 

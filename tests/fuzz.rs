@@ -5,7 +5,8 @@
 use proptest::prelude::*;
 use proptest::test_runner::TestRunner;
 use webdial::number::DialString;
-use webdial::pbx::answer::{Answer, Format, Rules};
+use webdial::pbx::answer::{Answer, Format};
+use webdial::pbx::rules::Rules;
 use webdial::syntax::iqx;
 use webdial::template::{Context, Rendered, RequestTemplate};
 

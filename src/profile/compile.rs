@@ -9,7 +9,7 @@ use std::time::Duration;
 use super::raw::{NAMED_ACTIONS, RawAction, RawAuth, RawDuration, RawNumber, RawProfile, RawTls};
 use super::{Action, DEFAULT_TIMEOUT, MAX_TIMEOUT};
 use crate::number::{self, NumberFormat, NumberRules};
-use crate::pbx::answer;
+use crate::pbx::rules;
 use crate::pbx::tls::{Fingerprint, Tls};
 use crate::settings::yaml;
 use crate::syntax::iqx;
@@ -143,7 +143,7 @@ fn compile_action(
             Ok(parsed) => {
                 let template = RequestTemplate::iqx(parsed);
                 let uses = template.uses();
-                Some(Action { template, response: answer::Rules::default(), timeout, uses })
+                Some(Action { template, response: rules::Rules::default(), timeout, uses })
             }
             Err(e) => {
                 errors.push((yaml::Path::parse(name), format!("{e} (at character {} of the line)", e.offset() + 1)));
@@ -177,7 +177,7 @@ fn compile_action(
             };
             check_timeout(timeout, &format!("{name}.timeout"), errors);
             let raw_rules = http.response.unwrap_or_default();
-            let rules = answer::Rules {
+            let rules = rules::Rules {
                 format: raw_rules.format.unwrap_or_default(),
                 ok: raw_rules.ok,
                 call_id: raw_rules.call_id,

@@ -15,7 +15,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use crate::number::NumberRules;
-use crate::pbx::{Tls, answer};
+use crate::pbx::{Tls, rules};
 use crate::settings::diagnostic::Diagnostic;
 use crate::settings::yaml;
 use crate::template::{self, RequestTemplate, Templates};
@@ -48,7 +48,7 @@ pub struct Profile {
 #[derive(Debug)]
 pub struct Action {
     pub template: RequestTemplate,
-    pub response: answer::Rules,
+    pub response: rules::Rules,
     pub timeout: Duration,
     /// The request values its templates read (`extension`, `number`,
     /// `call_id`…): what a caller must send for this action.
