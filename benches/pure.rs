@@ -6,7 +6,7 @@ use std::hint::black_box;
 
 use criterion::{Criterion, criterion_group, criterion_main};
 use webdial::pbx::answer::{Answer, Format};
-use webdial::pbx::rules::Rules;
+use webdial::pbx::rules::{Rules, Spec};
 use webdial::syntax::iqx;
 use webdial::template::{Context, HttpSpec, RequestTemplate};
 
@@ -37,33 +37,41 @@ fn benches(c: &mut Criterion) {
     let jinja = RequestTemplate::compile(&mut env, "dial", spec, &vars, &Default::default()).expect("valid template");
     c.bench_function("render_jinja_voispeed", |b| b.iter(|| jinja.render(&env, black_box(&v))));
 
-    let xml_rules = Rules {
-        format: Format::Xml,
-        ok: Some("outcome == '0'".into()),
-        call_id: Some("request_id".into()),
-        message: Some("error".into()),
-    };
+    let xml_rules = Rules::compile(
+        &mut env,
+        Spec {
+            format: Format::Xml,
+            ok: Some("outcome == '0'".into()),
+            call_id: Some("request_id".into()),
+            message: Some("error".into()),
+        },
+    )
+    .expect("valid rules");
     let xml = Answer {
         http_status: 200,
         content_type: Some("text/html; charset=UTF-8".into()),
         location: None,
         body: "<?xml version=\"1.0\" encoding=\"UTF-8\" ?>\n<result>\n<outcome>0</outcome>\n<request_id>15652770917203</request_id>\n</result>".into(),
     };
-    c.bench_function("read_xml_voispeed", |b| b.iter(|| xml_rules.read(black_box(&xml))));
+    c.bench_function("read_xml_voispeed", |b| b.iter(|| xml_rules.read(&env, black_box(&xml))));
 
-    let json_rules = Rules {
-        format: Format::Json,
-        ok: Some("status | upper == 'OK'".into()),
-        call_id: Some("dial1_uid".into()),
-        message: Some("reason".into()),
-    };
+    let json_rules = Rules::compile(
+        &mut env,
+        Spec {
+            format: Format::Json,
+            ok: Some("status | upper == 'OK'".into()),
+            call_id: Some("dial1_uid".into()),
+            message: Some("reason".into()),
+        },
+    )
+    .expect("valid rules");
     let json = Answer {
         http_status: 200,
         content_type: Some("application/json".into()),
         location: None,
         body: r#"{"status":"OK","dial1_uid":"15652770917204.1","dial2_uid":"15652770917205.2"}"#.into(),
     };
-    c.bench_function("read_json_click2call", |b| b.iter(|| json_rules.read(black_box(&json))));
+    c.bench_function("read_json_click2call", |b| b.iter(|| json_rules.read(&env, black_box(&json))));
 }
 
 criterion_group!(pure, benches);

@@ -6,9 +6,15 @@ use proptest::prelude::*;
 use proptest::test_runner::TestRunner;
 use webdial::number::DialString;
 use webdial::pbx::answer::{Answer, Format};
-use webdial::pbx::rules::Rules;
+use webdial::pbx::rules::{Rules, Spec};
 use webdial::syntax::iqx;
+use webdial::template::Templates;
 use webdial::template::{Context, Rendered, RequestTemplate};
+
+/// Answer rules compiled as the profile loader compiles them.
+fn compile(env: &mut Templates, spec: Spec) -> Rules {
+    Rules::compile(env, spec).expect("valid rules")
+}
 
 fn config() -> ProptestConfig {
     ProptestConfig {
@@ -71,10 +77,12 @@ proptest! {
     #[test]
     fn reading_any_answer_never_panics(body in prop_oneof![any::<String>(), tricky(), "<[a-z]{1,3}( [a-z]=\"[^\"]{0,3}\")?>[^<]{0,8}(</[a-z]{1,3}>)?"], status in 100u16..600, ct in prop::option::of(prop_oneof![Just("application/json".to_string()), Just("text/xml".to_string()), Just("text/html".to_string())])) {
         let answer = Answer { http_status: status, content_type: ct, location: None, body };
+        let mut env = webdial::template::new_env();
         for format in [Format::Auto, Format::Xml, Format::Json, Format::Text] {
-            let rules = Rules { format, ok: Some("outcome == '0'".into()), call_id: Some("request_id".into()), message: Some("error".into()) };
-            let _ = rules.read(&answer);
-            let _ = Rules { format, ..Rules::default() }.read(&answer);
+            let voispeed = Spec { format, ok: Some("outcome == '0'".into()), call_id: Some("request_id".into()), message: Some("error".into()) };
+            for spec in [voispeed, Spec { format, ..Spec::default() }] {
+                let _ = compile(&mut env, spec).read(&env, &answer);
+            }
         }
     }
 }
@@ -111,6 +119,11 @@ fn nested() -> impl Strategy<Value = (String, Vec<usize>, usize, bool)> {
 #[test]
 fn deeply_nested_answers_never_crash_and_past_the_bound_are_refused() {
     let run = || {
+        let mut env = webdial::template::new_env();
+        let formats = [Format::Auto, Format::Xml, Format::Json, Format::Text];
+        let spec =
+            |format| Spec { format, ok: Some("body is defined".into()), call_id: Some("body".into()), message: None };
+        let rules: Vec<(Format, Rules)> = formats.into_iter().map(|f| (f, compile(&mut env, spec(f)))).collect();
         let mut runner = TestRunner::new(config());
         runner
             .run(&nested(), |(body, kinds, levels, closed)| {
@@ -121,14 +134,8 @@ fn deeply_nested_answers_never_crash_and_past_the_bound_are_refused() {
                         location: None,
                         body: body.clone(),
                     };
-                    for format in [Format::Auto, Format::Xml, Format::Json, Format::Text] {
-                        let rules = Rules {
-                            format,
-                            ok: Some("body is defined".into()),
-                            call_id: Some("body".into()),
-                            message: None,
-                        };
-                        let read = rules.read(&answer);
+                    for (format, rules) in &rules {
+                        let (format, read) = (*format, rules.read(&env, &answer));
                         // XML levels with XML levels, JSON with JSON: a valid document.
                         let xml = kinds[0] < 2;
                         let valid = closed && kinds.iter().all(|k| (*k < 2) == xml);

@@ -188,7 +188,7 @@ impl Gateway {
         let result = match sent {
             Err(e) => ActionResult::from_send_error(id, branch, action, &e, elapsed_ms),
             Ok(answer) => {
-                let read = act.response.read(&answer);
+                let read = act.response.read(snapshot.profiles.templates(), &answer);
                 ActionResult::from_answer(id, branch, action, &answer, read, elapsed_ms)
             }
         };

@@ -177,15 +177,18 @@ fn compile_action(
             };
             check_timeout(timeout, &format!("{name}.timeout"), errors);
             let raw_rules = http.response.unwrap_or_default();
-            let rules = rules::Rules {
+            let spec = rules::Spec {
                 format: raw_rules.format.unwrap_or_default(),
                 ok: raw_rules.ok,
                 call_id: raw_rules.call_id,
                 message: raw_rules.message,
             };
-            for (f, msg) in rules.check() {
-                errors.push((field(&format!("response.{f}")), msg));
-            }
+            let rules = rules::Rules::compile(templates, spec).unwrap_or_else(|es| {
+                for e in es {
+                    errors.push((field(&format!("response.{}", e.field)), e.message));
+                }
+                rules::Rules::default()
+            });
             let auth = match http.auth {
                 None => None,
                 Some(RawAuth { basic: Some(up), bearer: None, digest: None }) => {
