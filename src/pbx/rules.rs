@@ -23,6 +23,7 @@
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
+use minijinja::value::ValueKind;
 use minijinja::{Environment, Value};
 use serde_json::Value as Json;
 
@@ -92,11 +93,79 @@ impl Expr {
         Ok(Expr { field, template })
     }
 
-    /// The expression's value in `ctx`.
-    fn eval(&self, env: &Environment<'_>, ctx: &Value) -> Result<Value, String> {
-        let template = env.get_template(&self.template).map_err(|e| template_error(&e))?;
-        let done = template.render_captured(ctx.clone()).map_err(|e| template_error(&e))?;
+    /// The expression's value in `ctx`, or why it has none, in full: the
+    /// first name it uses that `ctx` lacks (in `what`: "the answer"), else
+    /// minijinja's own words.
+    fn eval(&self, env: &Environment<'_>, ctx: &Value, what: &str) -> Result<Value, String> {
+        let failed = |e: minijinja::Error| match self.missing(env, ctx, what) {
+            Some(missing) => format!("{}: {missing}", self.quoted()),
+            None => format!("{} could not be evaluated: {}", self.quoted(), template_error(&e)),
+        };
+        let template = env.get_template(&self.template).map_err(failed)?;
+        let done = template.render_captured(ctx.clone()).map_err(failed)?;
         Ok(done.state().lookup(RESULT).unwrap_or(Value::UNDEFINED))
+    }
+
+    /// The first name (or `a.b` path) the expression uses that `ctx` does not
+    /// have, said with what it does have: "`outcom` is not in the answer
+    /// (its keys: outcome, request_id)". Only on the error path: it parses
+    /// the expression again.
+    fn missing(&self, env: &Environment<'_>, ctx: &Value, what: &str) -> Option<String> {
+        let template = env.get_template(&self.template).ok()?;
+        let source = self.source();
+        let mut paths: Vec<String> = template.undeclared_variables(true).into_iter().collect();
+        paths.sort_by_key(|p| (source.find(p.as_str()).unwrap_or(usize::MAX), p.clone()));
+        for path in &paths {
+            let mut segments = path.split('.');
+            let first = segments.next().unwrap_or_default();
+            let Some(mut value) = defined(ctx.get_attr(first)) else {
+                if env.globals().any(|(name, _)| name == first) {
+                    continue;
+                }
+                let body = ctx.get_attr("body").unwrap_or_default();
+                return Some(format!("`{first}` is not in {what} ({})", describe(None, &body)));
+            };
+            let mut at = first.to_string();
+            for segment in segments {
+                let Some(next) = defined(value.get_attr(segment)) else {
+                    return Some(format!("`{at}.{segment}` is not in {what} ({})", describe(Some(&at), &value)));
+                };
+                at = format!("{at}.{segment}");
+                value = next;
+            }
+        }
+        None
+    }
+}
+
+fn defined(v: Result<Value, minijinja::Error>) -> Option<Value> {
+    v.ok().filter(|v| !v.is_undefined())
+}
+
+/// At most this many keys are listed in a message.
+const KEYS_SHOWN: usize = 20;
+
+/// What a value of the answer is, for a message: its keys (the first
+/// [`KEYS_SHOWN`]) or its kind. `name` is `None` for the answer itself.
+fn describe(name: Option<&str>, v: &Value) -> String {
+    let subject = name.map_or_else(|| "it".to_string(), |n| format!("`{n}`"));
+    match v.kind() {
+        ValueKind::Map => {
+            let keys: Vec<String> = v.try_iter().map(|keys| keys.map(|k| k.to_string()).collect()).unwrap_or_default();
+            let whose = name.map_or_else(|| "its".to_string(), |n| format!("`{n}`'s"));
+            match keys.len() {
+                0 => format!("{subject} has no keys"),
+                n if n <= KEYS_SHOWN => format!("{whose} keys: {}", keys.join(", ")),
+                n => format!("{whose} keys: {}, and {} more", keys[..KEYS_SHOWN].join(", "), n - KEYS_SHOWN),
+            }
+        }
+        ValueKind::String if name.is_none() => "it was read as text, which has no keys: `raw` holds it".into(),
+        ValueKind::String => format!("{subject} is text"),
+        ValueKind::Seq | ValueKind::Iterable => format!("{subject} is a list"),
+        ValueKind::Number => format!("{subject} is a number"),
+        ValueKind::Bool => format!("{subject} is {v}"),
+        ValueKind::None => format!("{subject} is null"),
+        _ => format!("{subject} has no keys"),
     }
 }
 
@@ -146,7 +215,7 @@ impl Rules {
 
         let text = |expr: &Option<Expr>| -> Result<Option<String>, BadResponse> {
             let Some(expr) = expr else { return Ok(None) };
-            let v = expr.eval(env, &ctx).map_err(|e| bad(format!("{} could not be evaluated: {e}", expr.quoted())))?;
+            let v = expr.eval(env, &ctx, "the answer").map_err(bad)?;
             Ok(if v.is_none() || v.is_undefined() { None } else { Some(v.to_string().trim().to_string()) }
                 .filter(|s| !s.is_empty()))
         };
@@ -155,10 +224,7 @@ impl Rules {
             return Ok(Reading { ok: false, call_id: None, message: Some(message), format, body });
         }
         let ok = match &self.ok {
-            Some(expr) => expr
-                .eval(env, &ctx)
-                .map_err(|e| bad(format!("{} could not be evaluated: {e}", expr.quoted())))?
-                .is_true(),
+            Some(expr) => expr.eval(env, &ctx, "the answer").map_err(bad)?.is_true(),
             None => true,
         };
         let (call_id, message) = if ok { (text(&self.call_id)?, None) } else { (None, text(&self.message)?) };
@@ -255,6 +321,64 @@ mod tests {
     fn a_missing_key_is_a_bad_response_not_a_guess() {
         let e = read(&voispeed(), &answer(200, None, "<result><status>ok</status></result>")).unwrap_err();
         assert!(e.message.contains("`ok: outcome == '0'`"), "{e}");
+    }
+
+    #[test]
+    fn a_name_the_answer_lacks_is_named_with_what_the_answer_has() {
+        let spec = |format, ok: &str| Spec { format, ok: Some(ok.into()), ..Spec::default() };
+        let voispeed = "<result><outcome>0</outcome><request_id>1</request_id></result>";
+        let cases = [
+            (
+                spec(Format::Xml, "outcom == '0'"),
+                voispeed,
+                "`ok: outcom == '0'`: `outcom` is not in the answer (its keys: outcome, request_id)",
+            ),
+            (
+                spec(Format::Xml, "outcome == '0' and requestid | length > 0"),
+                voispeed,
+                "`ok: outcome == '0' and requestid | length > 0`: `requestid` is not in the answer (its keys: outcome, request_id)",
+            ),
+            (
+                spec(Format::Json, "body.stat | upper == 'OK'"),
+                "{\"status\": \"OK\"}",
+                "`ok: body.stat | upper == 'OK'`: `body.stat` is not in the answer (`body`'s keys: status)",
+            ),
+            (
+                spec(Format::Json, "result.code == 0"),
+                "{\"result\": \"fine\"}",
+                "`ok: result.code == 0`: `result.code` is not in the answer (`result` is text)",
+            ),
+            (
+                spec(Format::Text, "status == 'OK'"),
+                "OK",
+                "`ok: status == 'OK'`: `status` is not in the answer (it was read as text, which has no keys: `raw` holds it)",
+            ),
+            (
+                spec(Format::Json, "status == 'OK'"),
+                "[1, 2]",
+                "`ok: status == 'OK'`: `status` is not in the answer (it is a list)",
+            ),
+            // Every name is there: minijinja's own words.
+            (spec(Format::Json, "status + 1"), "{\"status\": \"OK\"}", "`ok: status + 1` could not be evaluated: "),
+        ];
+        for (spec, body, want) in cases {
+            let e = read(&spec, &answer(200, None, body)).unwrap_err();
+            assert!(e.message.starts_with(want), "{body}:\n got {}\nwant {want}", e.message);
+        }
+        let e = read(&spec(Format::Json, "outcom"), &answer(200, None, "{\"outcome\": 0}"));
+        assert!(e.is_ok_and(|r| !r.ok), "a bare name the answer lacks is undefined, which is false");
+    }
+
+    #[test]
+    fn a_long_list_of_keys_is_cut_short() {
+        let body: String =
+            format!("{{{}}}", (0..30).map(|i| format!("\"k{i:02}\": {i}")).collect::<Vec<_>>().join(","));
+        let e = read(
+            &Spec { format: Format::Json, ok: Some("nope == 1".into()), ..Spec::default() },
+            &answer(200, None, &body),
+        );
+        let message = e.unwrap_err().message;
+        assert!(message.ends_with("k17, k18, k19, and 10 more)"), "{message}");
     }
 
     #[test]
