@@ -44,6 +44,7 @@ fn benches(c: &mut Criterion) {
             ok: Some("outcome == '0'".into()),
             call_id: Some("request_id".into()),
             message: Some("error".into()),
+            ..Spec::default()
         },
     )
     .expect("valid rules");
@@ -62,6 +63,7 @@ fn benches(c: &mut Criterion) {
             ok: Some("status | upper == 'OK'".into()),
             call_id: Some("dial1_uid".into()),
             message: Some("reason".into()),
+            ..Spec::default()
         },
     )
     .expect("valid rules");

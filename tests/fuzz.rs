@@ -79,7 +79,7 @@ proptest! {
         let answer = Answer { http_status: status, content_type: ct, location: None, body };
         let mut env = webdial::template::new_env();
         for format in [Format::Auto, Format::Xml, Format::Json, Format::Text] {
-            let voispeed = Spec { format, ok: Some("outcome == '0'".into()), call_id: Some("request_id".into()), message: Some("error".into()) };
+            let voispeed = Spec { format, ok: Some("outcome == '0'".into()), call_id: Some("request_id".into()), message: Some("error".into()), ..Spec::default() };
             for spec in [voispeed, Spec { format, ..Spec::default() }] {
                 let _ = compile(&mut env, spec).read(&env, &answer);
             }
@@ -121,8 +121,12 @@ fn deeply_nested_answers_never_crash_and_past_the_bound_are_refused() {
     let run = || {
         let mut env = webdial::template::new_env();
         let formats = [Format::Auto, Format::Xml, Format::Json, Format::Text];
-        let spec =
-            |format| Spec { format, ok: Some("body is defined".into()), call_id: Some("body".into()), message: None };
+        let spec = |format| Spec {
+            format,
+            ok: Some("body is defined".into()),
+            call_id: Some("body".into()),
+            ..Spec::default()
+        };
         let rules: Vec<(Format, Rules)> = formats.into_iter().map(|f| (f, compile(&mut env, spec(f)))).collect();
         let mut runner = TestRunner::new(config());
         runner

@@ -9,6 +9,16 @@
 //! whatever its body (an empty redirect, a web server's error page): the
 //! body is read as far as it can be, for `message` and for the operator, and
 //! the HTTP status is the message when the PBX's own words cannot be found.
+//! An expression that fails on a name the answer lacks says so, with the
+//! keys the answer does have.
+//!
+//! At load, an expression's syntax is all that can be checked on its own:
+//! which names a PBX's answer will hold is known only from an answer. So a
+//! `response:` may give `example:`, one sample answer body or a list of them
+//! (a success and a refusal); each is read with the rules at load, and an
+//! expression that uses a name the example lacks is a load error at that
+//! expression's place. `example:` is how an admin gets expressions checked
+//! before the first dial; the shipped presets carry their systems' answers.
 //!
 //! Expressions are compiled once, at load, into the one minijinja
 //! environment the profile loader shares between all branches (the request
@@ -37,12 +47,16 @@ pub struct Spec {
     pub ok: Option<String>,
     pub call_id: Option<String>,
     pub message: Option<String>,
+    /// Sample answer bodies (`example:`), tried at load: see [`Rules::compile`].
+    pub examples: Vec<String>,
 }
 
-/// A problem with a `response:`: the field it is in (`ok`, `call_id`, `message`) and what.
+/// A problem with a `response:`: the field it is in (`ok`, `call_id`,
+/// `message`, `example`), which example (for `example` itself) and what.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct RuleError {
     pub field: &'static str,
+    pub example: Option<usize>,
     pub message: String,
 }
 
@@ -81,7 +95,7 @@ impl Expr {
 
     /// Compiles `source` into `env` unless an identical expression already is there.
     fn compile(env: &mut Environment<'static>, field: &'static str, source: &str) -> Result<Expr, RuleError> {
-        let error = |e: minijinja::Error| RuleError { field, message: template_error(&e) };
+        let error = |e: minijinja::Error| RuleError { field, example: None, message: template_error(&e) };
         let template: Arc<str> = Arc::from(format!("{PREFIX}{source}"));
         if env.get_template(&template).is_err() {
             // One expression and nothing else, checked as such before it is
@@ -183,7 +197,11 @@ pub struct Reading {
 impl Rules {
     /// Compiles each expression into `env`, the environment answers will be
     /// read with (strict about undefined names, as [`crate::template::new_env`]
-    /// makes it). Every problem is returned, each with its field.
+    /// makes it), then reads each example with the rules, as if it came with
+    /// HTTP 200 and no Content-Type. An example must parse; `ok`, then
+    /// `call_id` if it reads as accepted or `message` if refused (what
+    /// reading a real answer like it would evaluate), must evaluate without
+    /// using a name it lacks. Every problem is returned, each with its field.
     pub fn compile(env: &mut Environment<'static>, spec: Spec) -> Result<Rules, Vec<RuleError>> {
         let mut errors = Vec::new();
         let mut compile = |field: &'static str, source: Option<String>| {
@@ -195,7 +213,49 @@ impl Rules {
             call_id: compile("call_id", spec.call_id),
             message: compile("message", spec.message),
         };
+        if errors.is_empty() {
+            let several = spec.examples.len() > 1;
+            for (i, example) in spec.examples.iter().enumerate() {
+                let what = if several { format!("example {}", i + 1) } else { "the example".to_string() };
+                match rules.try_example(env, example, &what) {
+                    Err(e) if e.field == "example" => errors.push(RuleError { example: Some(i), ..e }),
+                    // One problem per expression is enough to see the typo.
+                    Err(e) if !errors.iter().any(|seen| seen.field == e.field) => errors.push(e),
+                    _ => {}
+                }
+            }
+        }
         if errors.is_empty() { Ok(rules) } else { Err(errors) }
+    }
+
+    /// Reads one example the way [`Rules::read`] would read such an answer,
+    /// but fails on any expression that uses a name the example lacks, even
+    /// where reading would take it as undefined (a typo in `call_id` would
+    /// otherwise just lose every call id).
+    fn try_example(&self, env: &Environment<'_>, example: &str, what: &str) -> Result<(), RuleError> {
+        let answer = Answer { http_status: 200, content_type: None, location: None, body: example.to_string() };
+        let (_, body) = parse_body(self.format, &answer).map_err(|e| RuleError {
+            field: "example",
+            example: None,
+            message: format!("{what} cannot be read: {}", e.message),
+        })?;
+        let ctx = context(&body, &answer);
+        let try_on = |expr: &Expr| {
+            let fail = |message| RuleError { field: expr.field, example: None, message };
+            let value = expr.eval(env, &ctx, what).map_err(fail)?;
+            match value.is_undefined().then(|| expr.missing(env, &ctx, what)).flatten() {
+                Some(missing) => Err(fail(format!("{}: {missing}", expr.quoted()))),
+                None => Ok(value),
+            }
+        };
+        let ok = match &self.ok {
+            Some(expr) => try_on(expr)?.is_true(),
+            None => true,
+        };
+        if let Some(expr) = if ok { &self.call_id } else { &self.message } {
+            try_on(expr)?;
+        }
+        Ok(())
     }
 
     /// Reads one answer, with the environment the rules were compiled into.
@@ -276,6 +336,7 @@ mod tests {
             ok: Some("outcome == '0'".into()),
             call_id: Some("request_id".into()),
             message: Some("error".into()),
+            examples: Vec::new(),
         }
     }
 
@@ -406,6 +467,7 @@ mod tests {
             ok: Some("status == 'OK'".into()),
             call_id: Some("dial1_uid".into()),
             message: Some("reason".into()),
+            examples: Vec::new(),
         };
         let iis = "<!DOCTYPE html><html><body><h1>Service Unavailable</h1></body></html>";
         let text = |s: &str| Json::String(s.into());
@@ -466,6 +528,7 @@ mod tests {
             ok: Some("status == 'ok'".into()),
             call_id: Some("dial1_uid".into()),
             message: Some("reason".into()),
+            examples: Vec::new(),
         };
         let r = read(&rules, &answer(200, None, "{\"status\":\"ok\",\"dial1_uid\":\"1.2\"}")).unwrap();
         assert_eq!(r.call_id.as_deref(), Some("1.2"));
@@ -497,6 +560,60 @@ mod tests {
         for escape in ["1) %}{{ raw }}{% set y = (1", "1 %}", "x }}"] {
             let spec = Spec { ok: Some(escape.into()), ..Spec::default() };
             assert!(Rules::compile(&mut env, spec).is_err(), "{escape:?} is not one expression");
+        }
+    }
+
+    /// VOIspeed's answers, as its integration guide shows them.
+    const ACCEPTED: &str = "<?xml version=\"1.0\" encoding=\"UTF-8\" ?>\n<result>\n<outcome>0</outcome>\n<request_id>15652770917203</request_id>\n</result>";
+    const REFUSED: &str = "<?xml version=\"1.0\" encoding=\"UTF-8\" ?>\n<result>\n<outcome>1</outcome>\n<error>connection not found</error></result>";
+
+    #[test]
+    fn examples_check_the_expressions_at_load() {
+        let with = |ok: &str, call_id: &str, message: &str, examples: &[&str]| Spec {
+            ok: Some(ok.into()),
+            call_id: Some(call_id.into()),
+            message: Some(message.into()),
+            examples: examples.iter().map(|e| e.to_string()).collect(),
+            ..voispeed()
+        };
+        let keys = "(its keys: outcome, request_id)";
+        // The rules, then each problem expected: field, example, message (its start).
+        type Problems = Vec<(&'static str, Option<usize>, String)>;
+        let cases: Vec<(Spec, Problems)> = vec![
+            (with("outcome == '0'", "request_id", "error", &[ACCEPTED, REFUSED]), vec![]),
+            (
+                with("outcom == '0'", "request_id", "error", &[ACCEPTED]),
+                vec![("ok", None, format!("`ok: outcom == '0'`: `outcom` is not in the example {keys}"))],
+            ),
+            // A bare name the example lacks would read as nothing: a lost call id.
+            (
+                with("outcome == '0'", "request_idd", "error", &[ACCEPTED]),
+                vec![("call_id", None, format!("`call_id: request_idd`: `request_idd` is not in the example {keys}"))],
+            ),
+            (
+                with("outcome == '0'", "request_id", "eror", &[ACCEPTED, REFUSED]),
+                vec![(
+                    "message",
+                    None,
+                    "`message: eror`: `eror` is not in example 2 (its keys: error, outcome)".to_string(),
+                )],
+            ),
+            // `message` is not what an accepted answer is read with, so it is not tried on one.
+            (with("outcome == '0'", "request_id", "eror | trim", &[ACCEPTED]), vec![]),
+            (
+                with("outcome == '0'", "request_id", "error", &[ACCEPTED, "{\"outcome\": 0}"]),
+                vec![("example", Some(1), "example 2 cannot be read: the answer is not valid XML: ".to_string())],
+            ),
+        ];
+        for (spec, want) in cases {
+            let mut env = crate::template::new_env();
+            let got = Rules::compile(&mut env, spec.clone()).err().unwrap_or_default();
+            let got: Vec<_> = got.iter().map(|e| (e.field, e.example, e.message.as_str())).collect();
+            assert_eq!(got.len(), want.len(), "{spec:?}: {got:?}");
+            for ((field, example, message), (want_field, want_example, want_message)) in got.iter().zip(&want) {
+                assert_eq!((field, example), (want_field, want_example), "{message}");
+                assert!(message.starts_with(want_message.as_str()), "got {message}\nwant {want_message}");
+            }
         }
     }
 

@@ -6,7 +6,7 @@ use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::time::Duration;
 
-use super::raw::{NAMED_ACTIONS, RawAction, RawAuth, RawDuration, RawNumber, RawProfile, RawTls};
+use super::raw::{NAMED_ACTIONS, RawAction, RawAuth, RawDuration, RawExamples, RawNumber, RawProfile, RawTls};
 use super::{Action, DEFAULT_TIMEOUT, MAX_TIMEOUT};
 use crate::number::{self, NumberFormat, NumberRules};
 use crate::pbx::rules;
@@ -177,15 +177,26 @@ fn compile_action(
             };
             check_timeout(timeout, &format!("{name}.timeout"), errors);
             let raw_rules = http.response.unwrap_or_default();
+            let (examples, listed) = match raw_rules.example {
+                None => (Vec::new(), false),
+                Some(RawExamples::One(one)) => (vec![one], false),
+                Some(RawExamples::Many(all)) => (all, true),
+            };
             let spec = rules::Spec {
                 format: raw_rules.format.unwrap_or_default(),
                 ok: raw_rules.ok,
                 call_id: raw_rules.call_id,
                 message: raw_rules.message,
+                examples,
             };
             let rules = rules::Rules::compile(templates, spec).unwrap_or_else(|es| {
                 for e in es {
-                    errors.push((field(&format!("response.{}", e.field)), e.message));
+                    let at = field(&format!("response.{}", e.field));
+                    let at = match e.example {
+                        Some(i) if listed => at.index(i),
+                        _ => at,
+                    };
+                    errors.push((at, e.message));
                 }
                 rules::Rules::default()
             });

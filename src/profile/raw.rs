@@ -114,6 +114,37 @@ pub(crate) struct RawResponse {
     pub(crate) ok: Option<String>,
     pub(crate) call_id: Option<String>,
     pub(crate) message: Option<String>,
+    pub(crate) example: Option<RawExamples>,
+}
+
+/// `example:` a sample answer body as text, or a list of them.
+#[derive(Debug)]
+pub(crate) enum RawExamples {
+    One(String),
+    Many(Vec<String>),
+}
+
+impl<'de> Deserialize<'de> for RawExamples {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V;
+        impl<'de> serde::de::Visitor<'de> for V {
+            type Value = RawExamples;
+            fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str("a sample answer body (text) or a list of them")
+            }
+            fn visit_str<E: serde::de::Error>(self, s: &str) -> Result<RawExamples, E> {
+                Ok(RawExamples::One(s.to_string()))
+            }
+            fn visit_seq<A: serde::de::SeqAccess<'de>>(self, mut seq: A) -> Result<RawExamples, A::Error> {
+                let mut all = Vec::new();
+                while let Some(one) = seq.next_element::<String>()? {
+                    all.push(one);
+                }
+                Ok(RawExamples::Many(all))
+            }
+        }
+        d.deserialize_any(V)
+    }
 }
 
 /// A string-to-string mapping that keeps the file's order (form fields are sent in it).

@@ -95,3 +95,61 @@ async fn a_non_2xx_answer_in_the_expected_format_gives_the_pbx_s_own_words() {
     assert_eq!(answer["pbx"]["format"], "xml");
     assert_eq!(answer["pbx"]["body"], json!({"outcome": "1", "error": "licence expired"}));
 }
+
+/// A branch with its own expressions for VOIspeed-style answers; `OK` stands for `ok`.
+const OWN_RULES: &str = "dial:
+  url: \"PBX/x?ext={{ extension }}&number={{ number }}\"
+  response:
+    format: xml
+    ok: \"OK\"
+    call_id: request_id
+    message: error
+";
+
+#[tokio::test]
+async fn without_an_example_a_typo_is_a_bad_response_that_names_the_name_and_the_answer_s_keys() {
+    let app = spawn(&[("typo", &OWN_RULES.replace("\"OK\"", "\"outcom == '0'\""))]).await;
+    app.pbx.set_behaviour(fixed(200, "text/xml", "<result><outcome>0</outcome><request_id>42</request_id></result>"));
+    let (code, answer) = dial(&app, "typo").await;
+    assert_eq!((code, answer["status"].as_str()), (502, Some("bad_response")), "{answer}");
+    assert_eq!(answer["message"], "`ok: outcom == '0'`: `outcom` is not in the answer (its keys: outcome, request_id)");
+    assert_eq!(answer["pbx"]["body"]["outcome"], "0", "the PBX did accept the dial: {answer}");
+}
+
+#[test]
+fn with_an_example_a_typo_is_a_check_error_at_the_expression_s_place() {
+    let example = "    example: \"<result><outcome>0</outcome><request_id>1</request_id></result>\"\n";
+    let dir = crate::helpers::write_config(
+        "http://127.0.0.1:9",
+        &[
+            ("own", &(OWN_RULES.replace("\"OK\"", "\"outcom == '0'\"") + example)),
+            ("good", &(OWN_RULES.replace("\"OK\"", "\"outcome == '0'\"") + example)),
+            // The preset's examples check a branch's own expressions too.
+            (
+                "extending",
+                "extends: presets/voispeed.yaml\nvars: {host: h, token: t}\ndial:\n  response:\n    call_id: requestid\n",
+            ),
+        ],
+    );
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_webdial"))
+        .arg("--config")
+        .arg(dir.path().join("webdial.yaml"))
+        .arg("check")
+        .output()
+        .expect("run webdial check");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    let profile = |name: &str| dir.path().join("profiles").join(format!("{name}.yaml")).display().to_string();
+    let want = [
+        format!(
+            "{}:5:14: `call_id: requestid`: `requestid` is not in example 1 (its keys: outcome, request_id)",
+            profile("extending")
+        ),
+        format!(
+            "{}:5:9: `ok: outcom == '0'`: `outcom` is not in the example (its keys: outcome, request_id)",
+            profile("own")
+        ),
+    ];
+    let lines: Vec<&str> = stderr.lines().filter(|l| l.contains(".yaml:")).collect();
+    assert_eq!(lines, want, "exactly these problems:\n{stderr}");
+}
