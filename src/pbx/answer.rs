@@ -74,7 +74,7 @@ pub fn parse_body(format: Format, answer: &Answer) -> Result<(Format, Json), Bad
 /// Picks a format for `auto`. The flag says whether the choice was declared
 /// (Content-Type: a parse failure is a bad response) or guessed from the
 /// first character (a parse failure falls back to text).
-fn sniff(content_type: Option<&str>, raw: &str) -> (Format, bool) {
+pub(crate) fn sniff(content_type: Option<&str>, raw: &str) -> (Format, bool) {
     let ct = content_type.unwrap_or("").split(';').next().unwrap_or("").trim().to_ascii_lowercase();
     if ct == "application/json" || ct.ends_with("+json") {
         return (Format::Json, true);

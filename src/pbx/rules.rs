@@ -17,8 +17,10 @@
 //! `response:` may give `example:`, one sample answer body or a list of them
 //! (a success and a refusal); each is read with the rules at load, and an
 //! expression that uses a name the example lacks is a load error at that
-//! expression's place. `example:` is how an admin gets expressions checked
-//! before the first dial; the shipped presets carry their systems' answers.
+//! expression's place (an example plainly in another format, say a preset's
+//! JSON in a branch that reads XML, is left out). `example:` is how an admin
+//! gets expressions checked before the first dial; the shipped presets carry
+//! their systems' answers.
 //!
 //! Expressions are compiled once, at load, into the one minijinja
 //! environment the profile loader shares between all branches (the request
@@ -37,7 +39,7 @@ use minijinja::value::ValueKind;
 use minijinja::{Environment, Value};
 use serde_json::Value as Json;
 
-use super::answer::{Answer, BadResponse, Format, parse_body};
+use super::answer::{Answer, BadResponse, Format, parse_body, sniff};
 use crate::template::template_error;
 
 /// A profile's `response:` as written; [`Rules::compile`] checks it.
@@ -201,7 +203,11 @@ impl Rules {
     /// HTTP 200 and no Content-Type. An example must parse; `ok`, then
     /// `call_id` if it reads as accepted or `message` if refused (what
     /// reading a real answer like it would evaluate), must evaluate without
-    /// using a name it lacks. Every problem is returned, each with its field.
+    /// using a name it lacks. An example plainly in another format than the
+    /// rules' (by its first character: JSON for `format: xml`, XML or JSON
+    /// for `format: text`) was written for other rules, typically a preset's
+    /// that the branch changed, and is not tried. Every problem is returned,
+    /// each with its field.
     pub fn compile(env: &mut Environment<'static>, spec: Spec) -> Result<Rules, Vec<RuleError>> {
         let mut errors = Vec::new();
         let mut compile = |field: &'static str, source: Option<String>| {
@@ -216,6 +222,11 @@ impl Rules {
         if errors.is_empty() {
             let several = spec.examples.len() > 1;
             for (i, example) in spec.examples.iter().enumerate() {
+                // Plainly another format (a preset's JSON examples, in a branch
+                // that asks its PBX for XML): written for other rules, left out.
+                if spec.format != Format::Auto && sniff(None, example).0 != spec.format {
+                    continue;
+                }
                 let what = if several { format!("example {}", i + 1) } else { "the example".to_string() };
                 match rules.try_example(env, example, &what) {
                     Err(e) if e.field == "example" => errors.push(RuleError { example: Some(i), ..e }),
@@ -601,8 +612,15 @@ mod tests {
             // `message` is not what an accepted answer is read with, so it is not tried on one.
             (with("outcome == '0'", "request_id", "eror | trim", &[ACCEPTED]), vec![]),
             (
-                with("outcome == '0'", "request_id", "error", &[ACCEPTED, "{\"outcome\": 0}"]),
+                with("outcome == '0'", "request_id", "error", &[ACCEPTED, "<result><outcome>0</outcome"]),
                 vec![("example", Some(1), "example 2 cannot be read: the answer is not valid XML: ".to_string())],
+            ),
+            // Written for other rules: a JSON example is not tried on XML rules, nor XML on text.
+            (with("outcom == '0'", "request_id", "error", &["{\"outcome\": 0}"]), vec![]),
+            (Spec { format: Format::Text, ..with("outcom == '0'", "request_id", "error", &[ACCEPTED]) }, vec![]),
+            (
+                Spec { format: Format::Auto, ..with("outcom == '0'", "request_id", "error", &[ACCEPTED]) },
+                vec![("ok", None, format!("`ok: outcom == '0'`: `outcom` is not in the example {keys}"))],
             ),
         ];
         for (spec, want) in cases {
