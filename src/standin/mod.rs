@@ -2,12 +2,18 @@
 //! systems webdial supports, as their public documents describe them, and
 //! records every request it receives.
 //!
-//! - VOIspeed SERI: `GET /PBX/seri_endpoint.php?service=call_request&token=T&ext=E&number=N[&device=mobile]`
-//!   answers `<result><outcome>0</outcome><request_id>…</request_id></result>`,
-//!   or `<outcome>1</outcome><error>reason</error>` (wrong token, missing
-//!   parameter, unknown service, or an extension starting with 9: "connection not found").
+//! - VOIspeed SERI: `GET /PBX/seri_endpoint.php?service=S&token=T&…` for the
+//!   user services (`call_request`, `call_action`, `set_user_mode`) and the
+//!   extended ones (`call_request_ext`, `call_transfer_ext`,
+//!   `call_divert_ext`, `call_recording_ext`, `call_terminate`,
+//!   `get_current_calls`), each with its parameters checked; answers
+//!   `<result><outcome>0</outcome><request_id>…</request_id></result>`, or
+//!   `<outcome>1</outcome><error>reason</error>` (wrong token, missing
+//!   parameter, unknown service, or an extension or call id starting with 9:
+//!   "connection not found").
 //! - voiptech Click2Call: `GET|POST /API/dialup.php` with `user`, `pass`, `org`,
-//!   `dial1`, `dial2`; answers only with `Response=yes`, in `RFormat`
+//!   `dial1`, `dial2` (and a future call's `Date`, `Maxretry`, `Retrytime`,
+//!   `ident`); answers only with `Response=yes`, in `RFormat`
 //!   text|html|xml|json, both legs' ids with `showUID=yes`. `dial1` starting
 //!   with 9 fails with "No answer".
 //! - IQX-style: `GET|POST /ivr/PbxAPI.aspx?func=make_call` with `from`/`to` in

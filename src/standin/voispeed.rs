@@ -1,14 +1,77 @@
-//! VOIspeed SERI user services, as its integration guide describes them:
-//! `GET /PBX/seri_endpoint.php?service=…&token=T&ext=E…`, answered with
-//! `<result><outcome>0|1</outcome>…</result>` (XML served as text/html, as
-//! a PHP page does). `call_request` gives a `request_id`; `call_action` and
-//! `set_user_mode` act on one extension. An extension starting with 9 has
-//! "connection not found", so tests can play a refusal.
+//! VOIspeed SERI, as its integration guide describes it: every service is a
+//! `GET /PBX/seri_endpoint.php?service=…&token=T&…`, answered with
+//! `<result><outcome>0</outcome><request_id>…</request_id></result>` (the
+//! request is accepted and acted on later) or
+//! `<result><outcome>1</outcome><error>reason</error></result>`, as XML served
+//! as text/html (a PHP page that does not set its content type).
+//!
+//! [`SERVICES`] lists the services the shipped presets use, with the
+//! parameters each needs, spelled as the guide's examples spell them. The
+//! refusals use the guide's own words where it gives any: "connection not
+//! found", here for an extension, entity or call id starting with 9, so tests
+//! can play one. Elsewhere the words are the stand-in's: "invalid token",
+//! "missing parameter NAME", "unknown service", "invalid action", "invalid
+//! mode", "invalid entity type". The guide shows the answer of
+//! `call_request`, `call_action`, `set_user_mode`, `call_request_ext` and
+//! `get_current_calls`; the other extended services answer like
+//! `call_request_ext`, its sibling. Nothing is kept between requests:
+//! nothing rings, so every call id not starting with 9 is a call in progress.
 
 use axum::http::header;
 use axum::response::{IntoResponse, Response};
 
 use super::{Received, SERI_TOKEN};
+
+/// One SERI service: its name and the parameters it cannot do without.
+struct Service {
+    name: &'static str,
+    required: &'static [&'static str],
+}
+
+/// The services the stand-in answers. Parameter names are the guide's
+/// (from its examples); `call_divert_ext`'s are not in the guide and are
+/// those the shipped preset sends (see `profiles/presets/voispeed-extended.yaml`).
+const SERVICES: &[Service] = &[
+    Service { name: "call_request", required: &["ext", "number"] },
+    Service { name: "call_action", required: &["ext", "call_id", "action"] },
+    Service { name: "set_user_mode", required: &["ext", "mode"] },
+    Service {
+        name: "call_request_ext",
+        required: &["calling_id", "calling_type", "calling_number", "called_id", "called_type", "called_number"],
+    },
+    Service {
+        name: "call_transfer_ext",
+        required: &[
+            "replace_com_id",
+            "replace_type",
+            "replace_id",
+            "replace_local_id",
+            "recipient_com_id",
+            "recipient_type",
+            "recipient_id",
+            "recipient_call_id",
+        ],
+    },
+    Service {
+        name: "call_divert_ext",
+        required: &["call_id", "replace_type", "replace_id", "recipient_type", "recipient_id", "recipient_number"],
+    },
+    Service { name: "call_recording_ext", required: &["call_id"] },
+    Service { name: "call_terminate", required: &["call_id"] },
+    Service { name: "get_current_calls", required: &[] },
+];
+
+/// Entity types (the guide's appendix, table 1): user, ring group, gateway,
+/// IVR, terminal, company voicemail, meeting room, parked lines, department.
+const ENTITY_TYPES: &[&str] = &["0", "1", "2", "3", "7", "8", "10", "11", "13"];
+
+/// Parameters naming an extension, an entity or a call: one starting with 9
+/// is one the PBX does not know.
+const LOOKED_UP: &[&str] =
+    &["ext", "call_id", "calling_id", "replace_com_id", "replace_id", "recipient_com_id", "recipient_call_id"];
+
+/// Parameters holding an entity type.
+const TYPES: &[&str] = &["calling_type", "called_type", "replace_type", "recipient_type"];
 
 /// A PHP page that does not set its content type: XML served as text/html.
 fn xml(body: String) -> Response {
@@ -19,34 +82,79 @@ fn xml(body: String) -> Response {
         .into_response()
 }
 
+fn fail(reason: &str) -> Response {
+    xml(format!("<result>\n<outcome>1</outcome>\n<error>{reason}</error></result>"))
+}
+
 pub(super) fn seri(got: &Received, mut id: impl FnMut() -> u64) -> Response {
-    let fail = |e: &str| xml(format!("<result>\n<outcome>1</outcome>\n<error>{e}</error></result>"));
+    match refusal(got) {
+        Some(reason) => fail(&reason),
+        None if got.param("service").as_deref() == Some("get_current_calls") => xml(CURRENT_CALLS.to_string()),
+        None => xml(format!("<result>\n<outcome>0</outcome>\n<request_id>{}</request_id>\n</result>", id())),
+    }
+}
+
+/// Why the PBX refuses this request, if it does.
+fn refusal(got: &Received) -> Option<String> {
     if got.method != "GET" {
-        return fail("service requests are HTTP GETs");
+        return Some("service requests are HTTP GETs".into());
     }
     let service = got.param("service").unwrap_or_default();
-    if !matches!(service.as_str(), "call_request" | "call_action" | "set_user_mode") {
-        return fail("unknown service");
-    }
-    if got.param("token").as_deref() != Some(SERI_TOKEN) {
-        return fail("invalid token");
-    }
-    if service != "call_request" {
-        // call_action (call_id + action) and set_user_mode (mode) act on one extension.
-        let needed: &[&str] = if service == "call_action" { &["ext", "call_id", "action"] } else { &["ext", "mode"] };
-        if needed.iter().any(|k| got.param(k).is_none_or(|v| v.is_empty())) {
-            return fail("missing parameter");
-        }
-        return xml("<result>\n<outcome>0</outcome>\n</result>".to_string());
-    }
-    let (Some(ext), Some(number)) = (got.param("ext"), got.param("number")) else {
-        return fail("missing parameter");
+    let Some(spec) = SERVICES.iter().find(|s| s.name == service) else {
+        return Some("unknown service".into());
     };
-    if ext.is_empty() || number.is_empty() {
-        return fail("missing parameter");
+    if got.param("token").as_deref() != Some(SERI_TOKEN) {
+        return Some("invalid token".into());
     }
-    if ext.starts_with('9') {
-        return fail("connection not found");
+    let given = |k: &str| got.param(k).filter(|v| !v.is_empty());
+    if let Some(missing) = spec.required.iter().find(|k| given(k).is_none()) {
+        return Some(format!("missing parameter {missing}"));
     }
-    xml(format!("<result>\n<outcome>0</outcome>\n<request_id>{}</request_id>\n</result>", id()))
+    if TYPES.iter().filter_map(|k| given(k)).any(|t| !ENTITY_TYPES.contains(&t.as_str())) {
+        return Some("invalid entity type".into());
+    }
+    match (service.as_str(), given("action").as_deref(), given("mode").as_deref()) {
+        ("call_action", Some("disconnect"), _) => {}
+        // A divert needs where to; its note is optional.
+        ("call_action", Some("divert"), _) if given("number").is_none() => {
+            return Some("missing parameter number".into());
+        }
+        ("call_action", Some("divert"), _) => {}
+        ("call_action", _, _) => return Some("invalid action".into()),
+        // Normal, do not disturb, away, divert (which needs where to).
+        ("set_user_mode", _, Some("4")) if given("number").is_none() => {
+            return Some("missing parameter number".into());
+        }
+        ("set_user_mode", _, Some("1" | "2" | "3" | "4")) => {}
+        ("set_user_mode", _, _) => return Some("invalid mode".into()),
+        _ => {}
+    }
+    if LOOKED_UP.iter().filter_map(|k| given(k)).any(|v| v.starts_with('9')) {
+        return Some("connection not found".into());
+    }
+    None
 }
+
+/// `get_current_calls`: one call in progress, with the fields the guide lists.
+const CURRENT_CALLS: &str = "<result>
+<outcome>0</outcome>
+<call>
+<id>3250</id>
+<start_time>2026-11-23 14:05:09</start_time>
+<calling_id>17</calling_id>
+<calling_type>0</calling_type>
+<calling_number>35</calling_number>
+<calling_desc>Demo User</calling_desc>
+<called_id>1</called_id>
+<called_type>2</called_type>
+<called_number>187</called_number>
+<called_desc>187</called_desc>
+<connected_id>1</connected_id>
+<connected_type>2</connected_type>
+<connected_desc>187</connected_desc>
+<recording>0</recording>
+<external_id></external_id>
+<p2p>0</p2p>
+<codec>8</codec>
+</call>
+</result>";
