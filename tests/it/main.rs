@@ -13,6 +13,7 @@ mod layers;
 mod limits;
 mod numbers;
 mod safety;
+mod seed_verbs;
 mod serve;
 mod systems;
 mod tls_auth;
