@@ -227,11 +227,14 @@ impl<'a> Loader<'a> {
                 tls: compiled.tls,
             }),
             Err(errors) => {
+                // Once per variable: a preset's every action may use it.
+                let mut unset = BTreeSet::new();
                 for problem in errors.0 {
                     let d = place(&chain, &problem.at, problem.message);
                     // A variable a preset's template needs is the branch's to
                     // set: say so at the branch file, naming where it is used.
                     let d = match (problem.missing, d.file == chain[0].path) {
+                        (Some(var), false) if !unset.insert(var.clone()) => continue,
                         (Some(var), false) => {
                             let (line, col) =
                                 yaml::locate(&chain[0].source, &yaml::Path::parse("vars")).unwrap_or((1, 1));
