@@ -31,6 +31,7 @@ pub enum Status {
     UnknownAction,
     RateLimited,
     Conflict,
+    UnknownCall,
 }
 
 impl Status {
@@ -46,7 +47,7 @@ impl Status {
             Status::InvalidRequest => StatusCode::BAD_REQUEST,
             Status::Unauthorized => StatusCode::UNAUTHORIZED,
             Status::Forbidden => StatusCode::FORBIDDEN,
-            Status::UnknownBranch | Status::UnknownAction => StatusCode::NOT_FOUND,
+            Status::UnknownBranch | Status::UnknownAction | Status::UnknownCall => StatusCode::NOT_FOUND,
             Status::RateLimited => StatusCode::TOO_MANY_REQUESTS,
             Status::Conflict => StatusCode::UNPROCESSABLE_ENTITY,
         }
@@ -68,6 +69,7 @@ impl Status {
             Status::UnknownAction => "unknown_action",
             Status::RateLimited => "rate_limited",
             Status::Conflict => "conflict",
+            Status::UnknownCall => "unknown_call",
         }
     }
 }
@@ -90,8 +92,14 @@ pub enum Refusal {
     /// 404: the branch's profile has no such action.
     #[error("branch {branch:?} has no action {action:?} (it has: {known})")]
     UnknownAction { branch: String, action: String, known: String },
+    /// 404: the gateway remembers no dial with this id (never made, or
+    /// dropped from memory since).
+    #[error("no call {0:?}: the gateway remembers no dial with this id")]
+    UnknownCall(String),
     /// 404: no such endpoint.
-    #[error("no such endpoint: {method} {path} (the API is /v1/dial, /v1/actions/ACTION and /healthz)")]
+    #[error(
+        "no such endpoint: {method} {path} (the API is /v1/dial, /v1/actions/ACTION, /v1/calls/ID, /v1/calls/ID/ACTION and /healthz)"
+    )]
     NoSuchPath { method: String, path: String },
     /// 405 in spirit, 400 in the one shape: a method the endpoint does not take.
     #[error("{method} is not allowed on {path}: use GET or POST")]
@@ -114,6 +122,7 @@ impl Refusal {
             Refusal::UnknownAction { .. } | Refusal::NoSuchPath { .. } => Status::UnknownAction,
             Refusal::RateLimited(_) => Status::RateLimited,
             Refusal::Conflict(_) => Status::Conflict,
+            Refusal::UnknownCall(_) => Status::UnknownCall,
         }
     }
 }
@@ -285,6 +294,7 @@ mod tests {
             (Status::UnknownAction, false, 404),
             (Status::RateLimited, false, 429),
             (Status::Conflict, false, 422),
+            (Status::UnknownCall, false, 404),
         ];
         for (status, ok, code) in table {
             assert_eq!((status.ok(), status.http().as_u16()), (ok, code), "{status:?}");
