@@ -12,7 +12,7 @@ use std::sync::Arc;
 
 use crate::number::{DialString, RuleError};
 use crate::outcome::Refusal;
-use crate::profile::{Action, Profile, Profiles};
+use crate::profile::{Action, MAX_OPTION, Profile, Profiles};
 use crate::template::Context;
 
 /// The longest `external_id`, `call_id` and `Idempotency-Key` accepted.
@@ -53,7 +53,7 @@ pub struct Checked {
     pub action: String,
     pub context: Context,
     /// What makes two requests to this action "the same": the number in
-    /// E.164 when readable, else the call id and digits.
+    /// E.164 when readable, then the call id, digits and options.
     pub subject: String,
 }
 
@@ -139,8 +139,47 @@ pub fn check(profile: &Arc<Profile>, input: &ActionInput) -> Result<Checked, Ref
         context.set("digits", d);
         subject.push_str(&format!(" digits:{d}"));
     }
-    context.options = input.options.clone();
+    context.options = options(profile, &input.options)?;
+    if !context.options.values().all(String::is_empty) {
+        // Debug quoting keeps it unambiguous whatever the values hold.
+        subject.push_str(&format!(" options:{:?}", context.options));
+    }
     Ok(Checked { profile: profile.clone(), action: action.to_string(), context, subject })
+}
+
+/// The request's options checked against the ones the branch declares, and
+/// every declared one filled in (the value sent, its default, or empty), so
+/// templates and the duplicate key see the same complete set. An empty
+/// value counts as not sent, as for `caller_id`: URL-only software often
+/// sends every parameter it knows, filled or not.
+fn options(profile: &Profile, given: &BTreeMap<String, String>) -> Result<BTreeMap<String, String>, Refusal> {
+    for (name, value) in given {
+        let Some(spec) = profile.options.get(name) else {
+            let known = match profile.options.is_empty() {
+                true => "it declares none".to_string(),
+                false => format!("it declares: {}", profile.options.keys().cloned().collect::<Vec<_>>().join(", ")),
+            };
+            return Err(Refusal::InvalidRequest(format!(
+                "option `{}` is not one branch {:?} declares ({known})",
+                name.chars().take(64).collect::<String>(),
+                profile.branch
+            )));
+        };
+        if !value.is_empty() && !spec.accepts(value) {
+            return Err(Refusal::InvalidRequest(match value.chars().count() > MAX_OPTION {
+                true => format!("option `{name}` is longer than {MAX_OPTION} characters"),
+                false => format!("option `{name}` must match {:?}", spec.pattern),
+            }));
+        }
+    }
+    Ok(profile
+        .options
+        .iter()
+        .map(|(name, spec)| {
+            let value = given.get(name).filter(|v| !v.is_empty()).or(spec.default.as_ref()).cloned();
+            (name.clone(), value.unwrap_or_default())
+        })
+        .collect())
 }
 
 /// An id the caller passes through (`external_id`, `call_id`): printable, bounded.

@@ -6,8 +6,10 @@ use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::time::Duration;
 
-use super::raw::{NAMED_ACTIONS, RawAction, RawAuth, RawDuration, RawExamples, RawNumber, RawProfile, RawTls};
-use super::{Action, DEFAULT_TIMEOUT, MAX_TIMEOUT};
+use super::raw::{
+    NAMED_ACTIONS, RawAction, RawAuth, RawDuration, RawExamples, RawNumber, RawOption, RawProfile, RawTls,
+};
+use super::{Action, DEFAULT_TIMEOUT, MAX_OPTION, MAX_TIMEOUT, OptionSpec};
 use crate::number::{self, NumberFormat, NumberRules};
 use crate::pbx::rules;
 use crate::pbx::tls::{Fingerprint, Tls};
@@ -53,6 +55,7 @@ pub(super) struct Compiled {
     pub(super) number: NumberRules,
     pub(super) max_in_flight: Option<usize>,
     pub(super) tls: Tls,
+    pub(super) options: BTreeMap<String, OptionSpec>,
 }
 
 /// Turns a merged raw profile into actions; errors name their profile field.
@@ -66,6 +69,7 @@ pub(super) fn compile(
     let mut errors = CompileErrors::default();
     let number = compile_number(raw.number.unwrap_or_default(), &mut errors);
     let tls = compile_tls(raw.tls.unwrap_or_default(), dir_of, &mut errors);
+    let options = compile_options(raw.options.take().unwrap_or_default(), &mut errors);
     if raw.max_in_flight == Some(0) {
         errors.push((yaml::Path::parse("max_in_flight"), "max_in_flight must be at least 1".into()));
     }
@@ -109,7 +113,7 @@ pub(super) fn compile(
         }
     }
     if errors.is_empty() {
-        Ok(Compiled { name: raw.name, actions, number, max_in_flight: raw.max_in_flight, tls })
+        Ok(Compiled { name: raw.name, actions, number, max_in_flight: raw.max_in_flight, tls, options })
     } else {
         Err(errors)
     }
@@ -121,6 +125,50 @@ fn valid_action_name(name: &str) -> bool {
         && name.len() <= 64
         && name.starts_with(|c: char| c.is_ascii_lowercase())
         && name.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_')
+}
+
+/// `options:` as written → the options callers may send. A name is what
+/// templates write after `options.` and callers after `opt.`, so it must
+/// be a plain identifier; a default must be a value the option accepts, or
+/// a request that sends nothing would render something no caller could send.
+fn compile_options(raw: BTreeMap<String, RawOption>, errors: &mut CompileErrors) -> BTreeMap<String, OptionSpec> {
+    let mut out = BTreeMap::new();
+    for (name, option) in raw {
+        let at = yaml::Path::parse("options").key(&name);
+        if !valid_option_name(&name) {
+            errors.push((
+                at,
+                format!("{name:?} is not a usable option name: use letters, digits and _, starting with a letter"),
+            ));
+            continue;
+        }
+        let default = option.default.map(|d| d.0);
+        let spec = match OptionSpec::new(&option.pattern, default.clone()) {
+            Ok(s) => s,
+            Err(e) => {
+                errors.push((at.key("pattern"), format!("not a valid regex: {e}")));
+                continue;
+            }
+        };
+        if let Some(d) = &default {
+            if !spec.accepts(d) {
+                let why = match d.chars().count() > MAX_OPTION {
+                    true => format!("is longer than {MAX_OPTION} characters"),
+                    false => format!("does not match its pattern {:?}", option.pattern),
+                };
+                errors.push((at.key("default"), format!("the default {d:?} {why}")));
+                continue;
+            }
+        }
+        out.insert(name, spec);
+    }
+    out
+}
+
+fn valid_option_name(name: &str) -> bool {
+    name.len() <= 64
+        && name.starts_with(|c: char| c.is_ascii_alphabetic())
+        && name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_')
 }
 
 fn check_timeout(t: Duration, field: &str, errors: &mut CompileErrors) {

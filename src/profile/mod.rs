@@ -9,7 +9,7 @@
 //! maps merge key by key, the extending file wins). `${ENV}` values are read
 //! here and registered as secrets.
 
-use std::collections::{BTreeSet, HashMap};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
@@ -42,6 +42,38 @@ pub struct Profile {
     /// Requests to this branch's PBX at once; `None` = unlimited.
     pub max_in_flight: Option<usize>,
     pub tls: Tls,
+    /// The options callers may send, by name; any other name is refused.
+    pub options: BTreeMap<String, OptionSpec>,
+}
+
+/// The longest option value accepted, whatever its pattern allows: a value
+/// ends up in a PBX request and in the duplicate key.
+pub const MAX_OPTION: usize = 256;
+
+/// One declared option (`options: {NAME: {pattern, default}}`).
+#[derive(Debug, Clone)]
+pub struct OptionSpec {
+    /// The pattern as written, for messages.
+    pub pattern: String,
+    /// The pattern anchored at both ends: a value must match it whole, so
+    /// `\d{12}` does not accept `x202611231830x`.
+    full: regex::Regex,
+    /// What templates see when the caller sends no value.
+    pub default: Option<String>,
+}
+
+impl OptionSpec {
+    pub fn new(pattern: &str, default: Option<String>) -> Result<Self, regex::Error> {
+        // Alone first, so an error quotes the pattern as the admin wrote it.
+        regex::Regex::new(pattern)?;
+        let full = regex::Regex::new(&format!("^(?:{pattern})$"))?;
+        Ok(OptionSpec { pattern: pattern.to_string(), full, default })
+    }
+
+    /// Whether `value` is one this option may take.
+    pub fn accepts(&self, value: &str) -> bool {
+        value.chars().count() <= MAX_OPTION && self.full.is_match(value)
+    }
 }
 
 /// One action of a profile, ready to render.
@@ -225,6 +257,7 @@ impl<'a> Loader<'a> {
                 number: compiled.number,
                 max_in_flight: compiled.max_in_flight,
                 tls: compiled.tls,
+                options: compiled.options,
             }),
             Err(errors) => {
                 // Once per variable: a preset's every action may use it.

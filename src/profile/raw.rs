@@ -29,6 +29,18 @@ pub(crate) struct RawProfile {
     pub(crate) number: Option<RawNumber>,
     pub(crate) max_in_flight: Option<usize>,
     pub(crate) tls: Option<RawTls>,
+    /// Per-request values callers may send, by name.
+    pub(crate) options: Option<BTreeMap<String, RawOption>>,
+}
+
+/// One declared option: what a value must look like, and what it is when
+/// the caller sends none. `pattern` is required: an option's value lands in
+/// a PBX request, so the admin says what it may hold.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct RawOption {
+    pub(crate) pattern: String,
+    pub(crate) default: Option<Scalar>,
 }
 
 #[derive(Debug, Default, Deserialize)]

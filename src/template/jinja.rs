@@ -93,6 +93,26 @@ struct RulesObject(NumberRules);
 
 impl minijinja::value::Object for RulesObject {}
 
+/// `options` as templates see it: every declared option (its value, its
+/// default, or empty), and empty for any other name. The environment's
+/// undefined values are strict (a typo in a variable stops a profile from
+/// loading), but an option is per request: a template written for
+/// `options.at` must still render for a caller who sends none, and for a
+/// branch that does not declare it.
+#[derive(Debug)]
+struct OptionValues(BTreeMap<String, String>);
+
+impl minijinja::value::Object for OptionValues {
+    fn get_value(self: &Arc<Self>, key: &Value) -> Option<Value> {
+        let value = key.as_str().and_then(|k| self.0.get(k)).map(String::as_str).unwrap_or("");
+        Some(Value::from(value))
+    }
+
+    fn enumerate(self: &Arc<Self>) -> minijinja::value::Enumerator {
+        minijinja::value::Enumerator::Values(self.0.keys().map(|k| Value::from(k.as_str())).collect())
+    }
+}
+
 /// The variable under which a branch's number rules reach the filters.
 const RULES_VAR: &str = "__number_rules";
 
@@ -342,7 +362,7 @@ impl Jinja {
         let mut ctx = self.vars.clone();
         for name in REQUEST_VALUES {
             let value = match (*name, v.get(name)) {
-                ("options", _) => Value::from(v.options.clone()),
+                ("options", _) => Value::from_object(OptionValues(v.options.clone())),
                 (_, Some(s)) => Value::from(s),
                 (_, None) => Value::from(()),
             };

@@ -334,6 +334,16 @@ mod tests {
     }
 
     #[test]
+    fn options_render_encoded_and_any_name_not_filled_in_renders_empty() {
+        let (t, env) =
+            jinja("http://h/?at={{ options.at }}&x={{ options.nope }}{% if options.nope %}&y=1{% endif %}").unwrap();
+        let mut v = values("1", "2");
+        v.options.insert("at".into(), "a&b=c".into());
+        assert_eq!(url_of(t.render(&env, &v).unwrap()), "http://h/?at=a%26b%3Dc&x=");
+        assert!(jinja("http://{{ options.host }}/").is_err(), "options are request values: never the target");
+    }
+
+    #[test]
     fn request_values_cannot_choose_the_target() {
         let errs = jinja("http://{{ number }}.example.com/").unwrap_err();
         assert!(errs[0].message.contains("never choose"), "{errs:?}");
