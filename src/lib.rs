@@ -12,6 +12,7 @@ pub mod pbx;
 pub mod profile;
 pub mod guard;
 pub mod outcome;
+pub mod calls;
 pub mod state;
 pub mod call;
 pub mod logging;

@@ -4,11 +4,13 @@
 //!   profiles and their templates. Replaced whole (a reload builds a new one
 //!   and swaps it in); a request keeps the snapshot it started with.
 //! - [`Runtime`]: state that must survive a swap — PBX clients, key rate
-//!   budgets, in-flight counts, the once-per-click stores. Keyed by names
-//!   (branch, key), never by pointers into a snapshot.
+//!   budgets, in-flight counts, the once-per-click stores, the dials made
+//!   (by gateway id). Keyed by names (branch, key, id), never by pointers
+//!   into a snapshot.
 
 use std::time::Duration;
 
+use crate::calls::{self, CallStore};
 use crate::guard::keys::Rates;
 use crate::guard::limits::InFlight;
 use crate::guard::once::{self, Recent};
@@ -40,6 +42,8 @@ pub struct Runtime {
     pub recent: Recent<WindowKey, ActionResult>,
     pub idempotent: Recent<IdempotencyKey, ActionResult>,
     pub dedupe_window: Duration,
+    /// The dials made, by gateway id, for `/v1/calls/ID`.
+    pub calls: Box<dyn CallStore>,
 }
 
 impl std::fmt::Debug for Runtime {
@@ -59,6 +63,7 @@ impl Runtime {
             recent: Recent::new(window, once::DEFAULT_CAP),
             idempotent: Recent::new(IDEMPOTENCY_WINDOW, once::DEFAULT_CAP),
             dedupe_window: window,
+            calls: Box::new(calls::Memory::default()),
         })
     }
 }
