@@ -52,7 +52,7 @@ struct ActionBody {
 /// A JSON scalar read as text, so `"dry_run": true` and `"dry_run": "yes"`
 /// (or an option given as a number) read the same.
 #[derive(Debug)]
-struct Scalar(String);
+pub(super) struct Scalar(pub(super) String);
 
 impl<'de> Deserialize<'de> for Scalar {
     fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
@@ -68,7 +68,7 @@ impl<'de> Deserialize<'de> for Scalar {
 
 /// `dry_run`: absent, `0`, `false`, `no` → a real request; present with no
 /// value, empty, `1`, `true`, `yes` → a dry run; anything else is refused.
-fn dry_run_flag(value: Option<&str>) -> Result<bool, Refusal> {
+pub(super) fn dry_run_flag(value: Option<&str>) -> Result<bool, Refusal> {
     match value.map(|v| v.trim().to_ascii_lowercase()).as_deref() {
         None | Some("0" | "false" | "no") => Ok(false),
         Some("" | "1" | "true" | "yes") => Ok(true),
@@ -78,7 +78,7 @@ fn dry_run_flag(value: Option<&str>) -> Result<bool, Refusal> {
     }
 }
 
-fn idempotency_key(headers: &HeaderMap) -> Option<Vec<u8>> {
+pub(super) fn idempotency_key(headers: &HeaderMap) -> Option<Vec<u8>> {
     headers.get("idempotency-key").map(|v| v.as_bytes().to_vec())
 }
 

@@ -2,12 +2,16 @@
 //! shares — the one JSON shape (also for a malformed request, an unknown
 //! path and a panic), a request id on every request and its trace span.
 //!
+//! Areas: `actions` (`/v1/dial`, `/v1/actions/ACTION`), `calls`
+//! (`/v1/calls/ID`, `/v1/calls/ID/ACTION`), `health` (`/healthz`).
+//!
 //! Handlers only translate HTTP to an [`ActionInput`] and a result back; the
 //! decisions are the gateway's ([`crate::call`]).
 //!
 //! [`ActionInput`]: crate::call::input::ActionInput
 
 mod actions;
+mod calls;
 mod health;
 
 use std::sync::Arc;
@@ -30,6 +34,7 @@ pub const MAX_BODY: usize = 64 * 1024;
 pub fn router(gateway: Arc<Gateway>) -> Router {
     Router::new()
         .merge(actions::router())
+        .merge(calls::router())
         .merge(health::router())
         .fallback(not_found)
         .with_state(gateway)

@@ -10,13 +10,18 @@
 //! while that one is still in flight. Each request runs in its own task,
 //! tracked so shutdown can wait for it: a caller who hangs up cannot cancel
 //! a dial half-way, and every request ends with exactly one audit line.
+//!
+//! Every dial that was sent is remembered by its id (`by_id`), so an
+//! action can name the dial it applies to instead of its branch, extension
+//! and PBX call id; it then runs in the same order as any other request.
 
 pub mod audit;
+mod by_id;
 pub mod input;
 
 use std::hash::{Hash, Hasher};
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::{Duration, Instant, SystemTime};
 
 use arc_swap::ArcSwap;
 use tokio_util::task::TaskTracker;
@@ -77,11 +82,32 @@ impl Gateway {
     /// so a started request is sent at most once, settled for its
     /// duplicates, and audited — also when the process is shutting down.
     pub async fn run(self: &Arc<Self>, credential: Credential, input: ActionInput) -> ActionResult {
+        self.run_tracked(credential, None, input).await
+    }
+
+    /// As [`Gateway::run`], for an action on the earlier dial whose gateway
+    /// id is `call`: its branch, extension and the PBX's call id come from
+    /// that dial (see `by_id`), the rest from `input`.
+    pub async fn run_on_call(
+        self: &Arc<Self>,
+        credential: Credential,
+        call: String,
+        input: ActionInput,
+    ) -> ActionResult {
+        self.run_tracked(credential, Some(call), input).await
+    }
+
+    async fn run_tracked(
+        self: &Arc<Self>,
+        credential: Credential,
+        call: Option<String>,
+        input: ActionInput,
+    ) -> ActionResult {
         let id = ulid::Ulid::generate().to_string();
         let (gw, task_id) = (self.clone(), id.clone());
         let branch = input.branch.clone();
         let action = input.action().to_string();
-        match self.tasks.spawn(async move { gw.run_and_audit(&task_id, credential, input).await }).await {
+        match self.tasks.spawn(async move { gw.run_and_audit(&task_id, credential, call, input).await }).await {
             Ok(result) => result,
             Err(_) => ActionResult::internal(
                 &id,
@@ -92,12 +118,30 @@ impl Gateway {
         }
     }
 
-    async fn run_and_audit(&self, id: &str, credential: Credential, input: ActionInput) -> ActionResult {
+    async fn run_and_audit(
+        &self,
+        id: &str,
+        credential: Credential,
+        call: Option<String>,
+        input: ActionInput,
+    ) -> ActionResult {
         let started = Instant::now();
+        let created = SystemTime::now();
         let snapshot = self.snapshot();
         let mut caller = "-".to_string();
         let mut dialled = None;
-        let result = self.decide_and_send(id, &snapshot, &credential, &input, &mut caller, &mut dialled).await.redact();
+        let input = match call {
+            None => Ok(input),
+            Some(call) => self.on_call(&snapshot, &credential, &call, input.clone()).map_err(|r| (r, input)),
+        };
+        let (result, input) = match input {
+            Ok(input) => {
+                let result = self.decide_and_send(id, &snapshot, &credential, &input, &mut caller, &mut dialled).await;
+                (result.redact(), input)
+            }
+            Err((refusal, input)) => (ActionResult::refused(id, &refusal, None, input.action()), input),
+        };
+        self.remember(&result, &input, &caller, dialled.as_deref(), created);
         audit::record(&result, &input, &caller, dialled.as_deref(), started);
         result
     }

@@ -4,6 +4,7 @@
 mod actions;
 mod answers;
 mod api;
+mod calls;
 mod cli;
 mod failures;
 mod helpers;
