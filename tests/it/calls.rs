@@ -7,9 +7,9 @@ use webdial::settings::{KeySpec, Settings};
 
 use crate::helpers::{App, read, spawn, spawn_with};
 
-/// A VOIspeed branch whose dial places three options (one of them never
-/// declared), with a hang-up and a transfer on `call_action`, a custom
-/// action that needs no call id, and number rules for the transfer's target.
+/// A VOIspeed branch (the shipped preset's hangup, divert and dnd_on) whose
+/// dial places three options (one of them never declared), with number
+/// rules for a divert's target.
 const WITH_OPTIONS: &str = r#"
 extends: presets/voispeed.yaml
 vars: {scheme: http, host: PBXHOST, token: demo-token}
@@ -19,16 +19,6 @@ options:
   at: {pattern: "\\d{12}"}
 dial:
   url: "http://PBXHOST/PBX/seri_endpoint.php?service=call_request&token={{ token }}&ext={{ extension }}&number={{ number }}&device={{ options.device }}&retries={{ options.retries }}&at={{ options.at }}&x={{ options.undeclared }}{% if options.at %}&later=1{% endif %}"
-hangup:
-  url: "http://PBXHOST/PBX/seri_endpoint.php?service=call_action&token={{ token }}&ext={{ extension }}&call_id={{ call_id }}&action=disconnect"
-  response: {format: xml, ok: "outcome == '0'", message: error}
-transfer:
-  url: "http://PBXHOST/PBX/seri_endpoint.php?service=call_action&token={{ token }}&ext={{ extension }}&call_id={{ call_id }}&action=transfer&to={{ number }}"
-  response: {format: xml, ok: "outcome == '0'", message: error}
-actions:
-  dnd_on:
-    url: "http://PBXHOST/PBX/seri_endpoint.php?service=set_user_mode&token={{ token }}&ext={{ extension }}&mode=2"
-    response: {format: xml, ok: "outcome == '0'", message: error}
 number:
   country: GB
   internal: "^[1-9]\\d{2,3}$"
@@ -228,12 +218,12 @@ async fn a_hangup_by_gateway_id_sends_the_remembered_call_id_and_extension() {
 async fn an_action_by_gateway_id_takes_only_what_the_dial_does_not_say_and_applies_the_number_rules() {
     let app = spawn(&[("m", WITH_OPTIONS)]).await;
     let id = app.dial_id(json!({"branch": "m", "extension": "35", "number": "187"})).await;
-    let path = format!("/v1/calls/{id}/transfer");
+    let path = format!("/v1/calls/{id}/divert");
 
     let (code, r) = app.post_to(&path, json!({"number": "09098790000"})).await;
     assert_eq!((code, r["status"].as_str()), (403, Some("forbidden")), "the branch's deny rule: {r}");
     let (code, r) = app.post_to(&path, json!({})).await;
-    assert_eq!((code, r["status"].as_str()), (400, Some("invalid_request")), "a transfer needs a target: {r}");
+    assert_eq!((code, r["status"].as_str()), (400, Some("invalid_request")), "a divert needs a target: {r}");
     for body in [json!({"number": "0207", "branch": "other"}), json!({"number": "0207", "call_id": "1"})] {
         let (code, r) = app.post_to(&path, body.clone()).await;
         assert_eq!(code, 400, "{body}: branch and call id are the dial's: {r}");
@@ -243,9 +233,9 @@ async fn an_action_by_gateway_id_takes_only_what_the_dial_does_not_say_and_appli
     assert_eq!(app.received().len(), 1, "only the dial reached the PBX");
 
     let (code, r) = app.post_to(&path, json!({"to": "020 7946 0001"})).await;
-    assert_eq!((code, r["action"].as_str()), (200, Some("transfer")), "{r}");
+    assert_eq!((code, r["action"].as_str()), (200, Some("divert")), "{r}");
     let got = app.received().pop().unwrap();
-    assert_eq!((got.param("action").as_deref(), got.param("to").as_deref()), (Some("transfer"), Some("02079460001")));
+    assert_eq!((got.param("action").as_deref(), got.param("number").as_deref()), (Some("divert"), Some("02079460001")));
     assert_eq!(got.param("ext").as_deref(), Some("35"));
 
     // An unknown action on a known call is unknown_action, as on /v1/actions.
