@@ -130,6 +130,16 @@ fn seri_cases() -> Vec<Seri> {
         ),
         case(
             "x",
+            "transfer",
+            json!({"extension": "201", "call_id": "3250", "options": {
+                "replace_type": "3", "replace_id": "5", "replace_local_id": "11",
+                "recipient_com_id": "3251", "recipient_call_id": "12",
+            }}),
+            "service=call_transfer_ext&token=demo-token&replace_com_id=3250&replace_type=3&replace_id=5&replace_local_id=11&recipient_com_id=3251&recipient_type=0&recipient_id=17&recipient_call_id=12",
+            &["extension", "call_id"],
+        ),
+        case(
+            "x",
             "divert",
             json!({"extension": "201", "call_id": "3250", "number": "39"}),
             "service=call_divert_ext&token=demo-token&call_id=3250&replace_type=0&replace_id=17&recipient_type=2&recipient_id=1&recipient_number=39",
@@ -226,6 +236,14 @@ async fn a_call_or_extension_the_pbx_does_not_know_is_rejected_with_the_guides_w
         ("x", "dial", json!({"extension": "901", "number": "187"})),
         ("x", "divert", json!({"extension": "201", "call_id": "9250", "number": "39"})),
         ("x", "record", json!({"call_id": "9250"})),
+        (
+            "x",
+            "transfer",
+            json!({"extension": "201", "call_id": "3250", "options": {
+                "replace_type": "3", "replace_id": "5", "replace_local_id": "11",
+                "recipient_com_id": "9251", "recipient_call_id": "12",
+            }}),
+        ),
         ("x", "hangup", json!({"call_id": "9250"})),
     ];
     for (branch, action, input) in unknown {
@@ -235,7 +253,7 @@ async fn a_call_or_extension_the_pbx_does_not_know_is_rejected_with_the_guides_w
         assert_eq!(body["message"], "connection not found", "{what}: {body}");
         assert_eq!(body["pbx"]["body"]["outcome"], "1", "{what}: {body}");
     }
-    assert_eq!(app.received().len(), 9, "each was sent once");
+    assert_eq!(app.received().len(), 10, "each was sent once");
 }
 
 #[tokio::test]
@@ -361,4 +379,47 @@ async fn the_stand_in_checks_each_seri_service_as_the_guide_spells_it() {
     let post = reqwest::Client::new().post(format!("{}/PBX/seri_endpoint.php?service=call_request", pbx.url()));
     let text = post.send().await.expect("post").text().await.expect("body");
     assert!(text.contains("<error>service requests are HTTP GETs</error>"), "{text}");
+}
+
+/// Options a preset declares are checked before anything is sent; options
+/// it does not declare are refused.
+#[tokio::test]
+async fn options_out_of_their_pattern_or_undeclared_are_refused_and_nothing_is_sent() {
+    let app = spawn_all().await;
+    let transfer = json!({"branch": "x", "extension": "201", "call_id": "3250", "options": {"replace_type": "5"}});
+    let future = json!({"branch": "c", "extension": "201", "number": "0207", "options": {"at": "2026-12-01 18:30"}});
+    let undeclared = json!({"branch": "c", "extension": "201", "number": "0207", "options": {"device": "mobile"}});
+    for (action, input) in [("transfer", transfer), ("dial", future), ("dial", undeclared)] {
+        let (code, body) = act(&app, action, &input).await;
+        assert_eq!((code, body["status"].as_str()), (400, Some("invalid_request")), "{input}: {body}");
+    }
+    assert!(app.received().is_empty(), "{:#?}", app.received());
+}
+
+#[tokio::test]
+async fn a_transfer_missing_an_option_is_refused_by_the_pbx_with_its_words() {
+    let app = spawn_all().await;
+    let input = json!({"branch": "x", "extension": "201", "call_id": "3250", "options": {"replace_type": "3"}});
+    let (code, body) = act(&app, "transfer", &input).await;
+    assert_eq!((code, body["status"].as_str()), (502, Some("rejected")), "{body}");
+    assert_eq!(body["message"], "missing parameter replace_id", "{body}");
+}
+
+#[tokio::test]
+async fn a_click2call_future_call_sends_date_retries_and_ident() {
+    let app = spawn_all().await;
+    let options = json!({"at": "202612011830", "retry_every": "5", "ident": "org-7"});
+    let input = json!({"branch": "c", "extension": "201", "number": "0207", "options": options});
+    let (code, body) = act(&app, "dial", &input).await;
+    assert_eq!((code, body["status"].as_str()), (200, Some("accepted")), "{body}");
+    assert_eq!(body["call_id"], Value::Null, "a scheduled call has no legs yet: {body}");
+    assert_eq!(
+        app.only_request().body,
+        "user=demo&pass=demo-pass&org=demo-org&dial1=201&dial2=0207&Response=yes&showUID=yes&RFormat=json&Date=202612011830&Maxretry=3&Retrytime=5&ident=org-7"
+    );
+    // voiptech wants all four for a future call.
+    let input = json!({"branch": "c", "extension": "202", "number": "0207", "options": {"at": "202612011830"}});
+    let (code, body) = act(&app, "dial", &input).await;
+    assert_eq!((code, body["status"].as_str()), (502, Some("rejected")), "{body}");
+    assert_eq!(body["message"], "Missing parameter Retrytime", "{body}");
 }
