@@ -23,6 +23,7 @@ use crate::call::Gateway;
 use crate::call::input::ActionInput;
 use crate::number::restore_plus;
 use crate::outcome::Refusal;
+pub(super) use crate::settings::Scalar;
 
 pub(super) fn router() -> Router<Arc<Gateway>> {
     Router::new()
@@ -47,23 +48,6 @@ struct ActionBody {
     options: BTreeMap<String, Scalar>,
     #[serde(default)]
     dry_run: Option<Scalar>,
-}
-
-/// A JSON scalar read as text, so `"dry_run": true` and `"dry_run": "yes"`
-/// (or an option given as a number) read the same.
-#[derive(Debug)]
-pub(super) struct Scalar(pub(super) String);
-
-impl<'de> Deserialize<'de> for Scalar {
-    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        match serde_json::Value::deserialize(d)? {
-            serde_json::Value::String(s) => Ok(Scalar(s)),
-            serde_json::Value::Number(n) => Ok(Scalar(n.to_string())),
-            serde_json::Value::Bool(b) => Ok(Scalar(b.to_string())),
-            serde_json::Value::Null => Ok(Scalar("false".into())),
-            other => Err(serde::de::Error::custom(format!("expected text, a number or true/false, found {other}"))),
-        }
-    }
 }
 
 /// `dry_run`: absent, `0`, `false`, `no` → a real request; present with no

@@ -7,6 +7,7 @@ use std::collections::BTreeMap;
 
 use crate::number::NumberFormat;
 use crate::pbx::answer::Format;
+pub(crate) use crate::settings::Scalar;
 pub(crate) use crate::settings::yaml::RawDuration;
 
 #[derive(Debug, Default, Deserialize)]
@@ -180,21 +181,6 @@ impl<'de> Deserialize<'de> for OrderedMap {
             }
         }
         d.deserialize_map(V)
-    }
-}
-
-/// A scalar read as text (`org: 12` is the text "12").
-#[derive(Debug, Default, Clone)]
-pub(crate) struct Scalar(pub(crate) String);
-
-impl<'de> Deserialize<'de> for Scalar {
-    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        match serde_json::Value::deserialize(d)? {
-            serde_json::Value::String(s) => Ok(Scalar(s)),
-            serde_json::Value::Number(n) => Ok(Scalar(n.to_string())),
-            serde_json::Value::Bool(b) => Ok(Scalar(b.to_string())),
-            other => Err(serde::de::Error::custom(format!("expected text, found {other}"))),
-        }
     }
 }
 

@@ -97,6 +97,23 @@ impl KeySpec {
     }
 }
 
+/// A scalar read as text, wherever configuration or a request may write a
+/// value either way: `org: 12` is the text "12", `"dry_run": true` reads
+/// like `"dry_run": "true"`. Lists, maps and null are refused.
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
+pub struct Scalar(pub String);
+
+impl<'de> Deserialize<'de> for Scalar {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        match serde_json::Value::deserialize(d)? {
+            serde_json::Value::String(s) => Ok(Scalar(s)),
+            serde_json::Value::Number(n) => Ok(Scalar(n.to_string())),
+            serde_json::Value::Bool(b) => Ok(Scalar(b.to_string())),
+            other => Err(serde::de::Error::custom(format!("expected text, a number or true/false, found {other}"))),
+        }
+    }
+}
+
 #[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
 struct RawSettings {
