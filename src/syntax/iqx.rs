@@ -98,6 +98,13 @@ impl IqxError {
 /// Client-side schemes, longest first so `tel://` wins over `tel:`.
 const URI_SCHEMES: &[&str] = &["tel://", "callto://", "tel:", "callto:", "sips:", "sip:", "voispeed:"];
 
+/// Whether `text` is a client-side URI (`tel:`, `callto:`, `sip:`,
+/// `voispeed:`…): opened by the caller's softphone, never sent.
+pub fn is_client_uri(text: &str) -> bool {
+    let t = text.trim_start().to_ascii_lowercase();
+    URI_SCHEMES.iter().any(|s| t.starts_with(s))
+}
+
 const POST_VAR: &str = "<&>";
 
 /// Parses one line. Surrounding whitespace is ignored.

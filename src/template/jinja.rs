@@ -7,7 +7,7 @@ use std::sync::Arc;
 use base64::Engine as _;
 use minijinja::{AutoEscape, Environment, UndefinedBehavior, Value};
 
-use super::urls::{FixedBase, build_url, encode_component, split_url};
+use super::urls::{FixedBase, build_url, encode_component, encode_uri_value, split_url};
 use super::{Auth, CompileError, Context, HttpSpec, REQUEST_VALUES, RESERVED, RenderError, Request, form_content_type};
 use crate::number::{NumberFormat, NumberRules};
 use crate::syntax::iqx::Method;
@@ -29,6 +29,9 @@ pub(super) struct Jinja {
     auth: Option<AuthTpl>,
     /// The request values these templates read.
     pub(super) uses: BTreeSet<&'static str>,
+    /// The url is a client-side URI (`voispeed:D {{ call_id }}`): rendered,
+    /// never sent.
+    pub(super) client_uri: bool,
 }
 
 /// `auth:` with each value compiled like any other field.
@@ -152,9 +155,24 @@ pub(super) fn compile(
         err(&mut errors, "json", "`form` and `json` are both given: a request has one body".into());
     }
 
-    let (base, rest) = split_url(&spec.url);
     let url_field = format!("{field}.url");
-    let url_base = add(env, &url_field, base, false, &mut errors);
+    let client_uri = crate::syntax::iqx::is_client_uri(&spec.url);
+    if client_uri
+        && (spec.method.is_some()
+            || !spec.form.is_empty()
+            || spec.json.is_some()
+            || !spec.headers.is_empty()
+            || spec.auth.is_some())
+    {
+        err(
+            &mut errors,
+            "url",
+            "a client-side URI is opened by the caller's softphone: method, form, json, headers and auth do not apply"
+                .into(),
+        );
+    }
+    let (base, rest) = if client_uri { ("", spec.url.as_str()) } else { split_url(&spec.url) };
+    let url_base = add(env, &url_field, base, Escape::None, &mut errors);
     if let Ok(t) = env.get_template(&url_base.name) {
         let used = t.undeclared_variables(false);
         if let Some(v) = REQUEST_VALUES.iter().find(|v| used.contains(**v)) {
@@ -167,11 +185,12 @@ pub(super) fn compile(
             );
         }
     }
-    let url_rest = (!rest.is_empty()).then(|| add(env, &url_field, rest, true, &mut errors));
+    let rest_escape = if client_uri { Escape::Uri } else { Escape::Url };
+    let url_rest = (!rest.is_empty()).then(|| add(env, &url_field, rest, rest_escape, &mut errors));
     let form = spec
         .form
         .iter()
-        .map(|(k, v)| (k.clone(), add(env, &format!("{field}.form.{k}"), v, false, &mut errors)))
+        .map(|(k, v)| (k.clone(), add(env, &format!("{field}.form.{k}"), v, Escape::None, &mut errors)))
         .collect();
     let headers = spec
         .headers
@@ -184,12 +203,12 @@ pub(super) fn compile(
                     missing: None,
                 });
             }
-            (k.clone(), add(env, &format!("{field}.headers.{k}"), v, false, &mut errors))
+            (k.clone(), add(env, &format!("{field}.headers.{k}"), v, Escape::None, &mut errors))
         })
         .collect();
     let json = spec.json.as_ref().map(|j| json_template(env, &format!("{field}.json"), j, &mut errors));
     let auth = spec.auth.as_ref().map(|a| {
-        let mut t = |f: &str, src: &str| add(env, &format!("{field}.auth.{f}"), src, false, &mut errors);
+        let mut t = |f: &str, src: &str| add(env, &format!("{field}.auth.{f}"), src, Escape::None, &mut errors);
         match a {
             Auth::Basic { user, password } => {
                 AuthTpl::Basic { user: t("basic.user", user), password: t("basic.password", password) }
@@ -214,6 +233,7 @@ pub(super) fn compile(
         headers,
         auth,
         uses: BTreeSet::new(),
+        client_uri,
     };
     let mut used: BTreeMap<String, Arc<str>> = BTreeMap::new();
     for t in j.templates() {
@@ -239,7 +259,7 @@ pub(super) fn compile(
     j.vars.insert(RULES_VAR.into(), Value::from_object(RulesObject(number.clone())));
     if errors.is_empty() {
         // A profile that loads can render: try it once with sample values.
-        if let Err(e) = j.render(env, &Context::sample("sample")) {
+        if let Err(e) = j.render_any(env, &Context::sample("sample")) {
             errors.push(CompileError {
                 field: e.field.unwrap_or_else(|| field.to_string()),
                 message: e.message,
@@ -249,7 +269,7 @@ pub(super) fn compile(
     }
     // Safe whatever the base uses: `build_url` only takes this path when a
     // rendered URL starts with exactly this prefix.
-    if errors.is_empty() {
+    if errors.is_empty() && !client_uri {
         let ctx = j.context(&Context::sample("sample"));
         j.fixed_base =
             env.get_template(&j.url_base.name).ok().and_then(|t| t.render(&ctx).ok()).and_then(|b| FixedBase::new(&b));
@@ -258,8 +278,13 @@ pub(super) fn compile(
 }
 
 /// Adds `src` to the shared environment (once per distinct source and escaping).
-fn add(env: &mut Templates, field: &str, src: &str, encoded: bool, errors: &mut Vec<CompileError>) -> Tpl {
-    let name = env.intern(&format!("{}{src}", if encoded { ENCODED } else { RAW }));
+fn add(env: &mut Templates, field: &str, src: &str, escape: Escape, errors: &mut Vec<CompileError>) -> Tpl {
+    let prefix = match escape {
+        Escape::None => RAW,
+        Escape::Url => ENCODED,
+        Escape::Uri => URI_ENCODED,
+    };
+    let name = env.intern(&format!("{prefix}{src}"));
     if env.get_template(&name).is_err() {
         if let Err(e) = env.add_template_owned(name.to_string(), src.to_string()) {
             errors.push(CompileError { field: field.to_string(), message: template_error(&e), missing: None });
@@ -268,8 +293,20 @@ fn add(env: &mut Templates, field: &str, src: &str, encoded: bool, errors: &mut 
     Tpl { field: env.intern(field), name }
 }
 
+/// How values placed by a template are encoded.
+#[derive(Debug, Clone, Copy)]
+enum Escape {
+    /// As they are (bodies and headers have their own encoders).
+    None,
+    /// As a URL component (`+` → `%2B`).
+    Url,
+    /// In a client-side URI: as a component, but `+` stays (`tel:+44…`).
+    Uri,
+}
+
 /// Name prefixes that pick the escaping (see [`new_env`]).
 const ENCODED: &str = "url-encoded#";
+const URI_ENCODED: &str = "uri-encoded#";
 const RAW: &str = "raw#";
 
 impl Jinja {
@@ -291,6 +328,23 @@ impl Jinja {
             None => {}
         }
         all
+    }
+
+    /// Renders a request to send, or the client-side URI to open.
+    pub(super) fn render_any(&self, env: &Templates, v: &Context) -> Result<super::Rendered, RenderError> {
+        if !self.client_uri {
+            return self.render(env, v).map(super::Rendered::Http);
+        }
+        let ctx = self.context(v);
+        let mut uri = String::new();
+        for t in [Some(&self.url_base), self.url_rest.as_ref()].into_iter().flatten() {
+            let tmpl = env.get_template(&t.name).map_err(|e| RenderError::new(template_error(&e)))?;
+            let part = tmpl
+                .render(&ctx)
+                .map_err(|e| RenderError { field: Some(t.field.to_string()), message: template_error(&e) })?;
+            uri.push_str(&part);
+        }
+        Ok(super::Rendered::Uri(uri))
     }
 
     pub(super) fn render(&self, env: &Templates, v: &Context) -> Result<Request, RenderError> {
@@ -411,7 +465,7 @@ impl JsonTemplate {
 fn json_template(env: &mut Templates, at: &str, v: &serde_json::Value, errors: &mut Vec<CompileError>) -> JsonTemplate {
     match v {
         serde_json::Value::String(s) if s.contains("{{") || s.contains("{%") => {
-            JsonTemplate::Template(add(env, at, s, false, errors))
+            JsonTemplate::Template(add(env, at, s, Escape::None, errors))
         }
         serde_json::Value::Array(items) => JsonTemplate::Array(
             items.iter().enumerate().map(|(i, item)| json_template(env, &format!("{at}[{i}]"), item, errors)).collect(),
@@ -430,7 +484,13 @@ pub fn new_env() -> Templates {
     env.set_undefined_behavior(UndefinedBehavior::Strict);
     // Our names are not file names: decide escaping by our own prefix only.
     env.set_auto_escape_callback(|name| {
-        if name.starts_with(ENCODED) { AutoEscape::Custom("url".into()) } else { AutoEscape::None }
+        if name.starts_with(ENCODED) {
+            AutoEscape::Custom("url".into())
+        } else if name.starts_with(URI_ENCODED) {
+            AutoEscape::Custom("uri".into())
+        } else {
+            AutoEscape::None
+        }
     });
     for (name, format) in [
         ("e164", NumberFormat::E164),
@@ -456,8 +516,11 @@ pub fn new_env() -> Templates {
             Some(s) => std::borrow::Cow::Borrowed(s),
             None => std::borrow::Cow::Owned(value.to_string()),
         };
-        let encode = matches!(state.auto_escape(), AutoEscape::Custom(n) if n == "url") && !value.is_safe();
-        let written = if encode { out.write_str(&encode_component(&text)) } else { out.write_str(&text) };
+        let written = match state.auto_escape() {
+            AutoEscape::Custom(n) if n == "url" && !value.is_safe() => out.write_str(&encode_component(&text)),
+            AutoEscape::Custom(n) if n == "uri" && !value.is_safe() => out.write_str(&encode_uri_value(&text)),
+            _ => out.write_str(&text),
+        };
         written.map_err(|_| minijinja::Error::new(minijinja::ErrorKind::WriteFailure, "write failed"))
     });
     // Already encoded: mark safe so the url formatter does not encode twice.

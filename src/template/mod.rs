@@ -216,7 +216,7 @@ impl RequestTemplate {
     pub fn render(&self, env: &Templates, v: &Context) -> Result<Rendered, RenderError> {
         match &self.kind {
             Kind::Iqx(line, base) => render_iqx(line, base.as_ref(), v),
-            Kind::Jinja(j) => j.render(env, v).map(Rendered::Http),
+            Kind::Jinja(j) => j.render_any(env, v),
         }
     }
 }

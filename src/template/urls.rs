@@ -13,6 +13,11 @@ pub(super) const COMPONENT: &AsciiSet = secrets::URL_COMPONENT;
 /// In a client-side URI (`tel:+44…`) a `+` is meaningful and stays.
 pub(super) const URI_VALUE: &AsciiSet = &COMPONENT.remove(b'+');
 
+/// Percent-encodes `s` for a client-side URI: as a component, keeping `+`.
+pub fn encode_uri_value(s: &str) -> String {
+    utf8_percent_encode(s, URI_VALUE).to_string()
+}
+
 /// Percent-encodes `s` as one URL component.
 pub fn encode_component(s: &str) -> String {
     utf8_percent_encode(s, COMPONENT).to_string()

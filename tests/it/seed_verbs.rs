@@ -289,7 +289,28 @@ async fn the_voispeed_client_answers_its_uris_and_sends_nothing() {
     assert_eq!((code, body["status"].as_str(), body["uri"].as_str()), (200, Some("open_uri"), Some("voispeed:D")));
     let (code, body) = act(&app, "dial", &json!({"branch": "ui", "extension": "201"})).await;
     assert_eq!((code, body["status"].as_str()), (400, Some("invalid_request")), "{body}");
+    let uri = |body: &serde_json::Value| body["uri"].as_str().map(str::to_string);
+    let with_id = json!({"branch": "ui", "extension": "201", "number": "187", "external_id": "crm 42&x"});
+    let (_, body) = act(&app, "dial", &with_id).await;
+    assert_eq!(uri(&body).as_deref(), Some("voispeed:187,crm%2042%26x"), "{body}");
+    let (_, body) = act(&app, "hangup_call", &json!({"branch": "ui", "call_id": "3250"})).await;
+    assert_eq!(uri(&body).as_deref(), Some("voispeed:D%203250"), "{body}");
+    let (_, body) = act(&app, "forward", &json!({"branch": "ui", "call_id": "3250"})).await;
+    assert_eq!(uri(&body).as_deref(), Some("voispeed:F%203250"), "{body}");
+    let (code, body) = act(&app, "forward", &json!({"branch": "ui"})).await;
+    assert_eq!((code, body["status"].as_str()), (400, Some("invalid_request")), "a forward needs its call id: {body}");
     assert!(app.received().is_empty());
+}
+
+#[tokio::test]
+async fn a_client_side_uri_in_the_full_form_takes_no_request_parts() {
+    let pbx = webdial::standin::StandIn::bind("127.0.0.1:0").await.unwrap();
+    let dir =
+        crate::helpers::write_config(&pbx.url(), &[("u", "dial:\n  url: \"tel:{{ number }}\"\n  method: POST\n")]);
+    let env = |_: &str| None;
+    let loaded = webdial::app::load(&dir.path().join("webdial.yaml"), true, &env);
+    let d = loaded.diagnostics.first().map(ToString::to_string).unwrap_or_default();
+    assert!(d.contains("u.yaml:2:8: a client-side URI is opened by the caller's softphone"), "{d}");
 }
 
 /// Click2Call's dial: the form as sent, both legs' ids, and the refusals.
