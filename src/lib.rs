@@ -13,6 +13,7 @@ pub mod profile;
 pub mod guard;
 pub mod outcome;
 pub mod calls;
+pub mod events;
 pub mod state;
 pub mod call;
 pub mod logging;

@@ -1,0 +1,193 @@
+//! Call events: what a PBX tells webdial about calls, in one shape for
+//! every PBX, and the bus that carries them to subscribers.
+//!
+//! Events come in from PBX notifications (see `inbound`), are tied to the
+//! dial they belong to, move that call's state, and go out to server-sent
+//! event streams, hooks and the call record. The bus never waits for a
+//! subscriber: a slow one misses events (and reconnects with
+//! `Last-Event-ID`, served from the replay ring), it never slows the PBX or
+//! the other subscribers.
+
+use std::collections::VecDeque;
+use std::sync::{Arc, Mutex};
+
+use serde::{Deserialize, Serialize};
+use tokio::sync::broadcast;
+
+/// What happened to a call.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum EventType {
+    Ringing,
+    Dialling,
+    Answered,
+    Ended,
+    Missed,
+    Rejected,
+    Failed,
+    Voicemail,
+    Other,
+}
+
+impl EventType {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            EventType::Ringing => "ringing",
+            EventType::Dialling => "dialling",
+            EventType::Answered => "answered",
+            EventType::Ended => "ended",
+            EventType::Missed => "missed",
+            EventType::Rejected => "rejected",
+            EventType::Failed => "failed",
+            EventType::Voicemail => "voicemail",
+            EventType::Other => "other",
+        }
+    }
+
+    /// Reads a type name; anything unknown is `other`.
+    pub fn parse(name: &str) -> EventType {
+        match name.trim().to_ascii_lowercase().as_str() {
+            "ringing" => EventType::Ringing,
+            "dialling" | "dialing" => EventType::Dialling,
+            "answered" => EventType::Answered,
+            "ended" => EventType::Ended,
+            "missed" => EventType::Missed,
+            "rejected" => EventType::Rejected,
+            "failed" => EventType::Failed,
+            "voicemail" => EventType::Voicemail,
+            _ => EventType::Other,
+        }
+    }
+}
+
+/// The direction of a call, from the extension's side.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Direction {
+    In,
+    Out,
+}
+
+/// The normalized event: one shape for every PBX.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct CallEvent {
+    /// webdial's own id for this event (a ULID: sortable, unique).
+    pub id: String,
+    pub branch: String,
+    #[serde(rename = "type")]
+    pub kind: EventType,
+    pub direction: Option<Direction>,
+    pub extension: Option<String>,
+    /// The other party's number.
+    pub remote: Option<String>,
+    /// The PBX's id of the call.
+    pub call_id: Option<String>,
+    /// The gateway id of the dial this call belongs to, when known.
+    pub dial_id: Option<String>,
+    pub external_id: Option<String>,
+    /// When webdial received it (RFC 3339, UTC).
+    pub at: String,
+    /// The notification's own fields, as received (secrets masked).
+    pub pbx: serde_json::Value,
+}
+
+/// How many events the replay ring keeps (per instance).
+pub const REPLAY: usize = 10_000;
+/// How many events a subscriber may lag behind before it is cut off.
+pub const BACKLOG: usize = 1_024;
+
+/// Carries events to every subscriber, and keeps the last [`REPLAY`] for
+/// clients that reconnect with `Last-Event-ID`. Runtime state: it outlives
+/// a configuration reload.
+#[derive(Debug, Clone)]
+pub struct Bus {
+    tx: broadcast::Sender<Arc<CallEvent>>,
+    ring: Arc<Mutex<VecDeque<Arc<CallEvent>>>>,
+}
+
+impl Default for Bus {
+    fn default() -> Self {
+        Bus::new(BACKLOG)
+    }
+}
+
+impl Bus {
+    /// A bus whose subscribers may each lag `backlog` events behind.
+    pub fn new(backlog: usize) -> Self {
+        let (tx, _) = broadcast::channel(backlog.max(1));
+        Bus { tx, ring: Arc::new(Mutex::new(VecDeque::with_capacity(64))) }
+    }
+
+    /// Sends `event` to every subscriber and the replay ring. Never waits.
+    pub fn publish(&self, event: CallEvent) -> Arc<CallEvent> {
+        let event = Arc::new(event);
+        if let Ok(mut ring) = self.ring.lock() {
+            if ring.len() >= REPLAY {
+                ring.pop_front();
+            }
+            ring.push_back(event.clone());
+        }
+        // No subscriber is not an error: the event is in the ring.
+        let _ = self.tx.send(event.clone());
+        event
+    }
+
+    /// A new subscription: events published from now on. A subscriber that
+    /// falls more than the backlog behind gets `RecvError::Lagged`.
+    pub fn subscribe(&self) -> broadcast::Receiver<Arc<CallEvent>> {
+        self.tx.subscribe()
+    }
+
+    /// The events after `last_id` still in the ring, oldest first; `None`
+    /// when `last_id` is no longer (or never was) in the ring.
+    pub fn since(&self, last_id: &str) -> Option<Vec<Arc<CallEvent>>> {
+        let ring = self.ring.lock().ok()?;
+        let at = ring.iter().position(|e| e.id == last_id)?;
+        Some(ring.iter().skip(at + 1).cloned().collect())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn event(id: &str) -> CallEvent {
+        CallEvent {
+            id: id.into(),
+            branch: "b".into(),
+            kind: EventType::Ringing,
+            direction: Some(Direction::In),
+            extension: Some("35".into()),
+            remote: None,
+            call_id: None,
+            dial_id: None,
+            external_id: None,
+            at: "2026-11-23T14:05:09Z".into(),
+            pbx: serde_json::Value::Null,
+        }
+    }
+
+    #[tokio::test]
+    async fn subscribers_get_events_and_the_ring_replays_what_follows_an_id() {
+        let bus = Bus::new(8);
+        let mut rx = bus.subscribe();
+        for id in ["a", "b", "c"] {
+            bus.publish(event(id));
+        }
+        assert_eq!(rx.recv().await.unwrap().id, "a");
+        let after_a: Vec<String> = bus.since("a").unwrap().iter().map(|e| e.id.clone()).collect();
+        assert_eq!(after_a, ["b", "c"]);
+        assert!(bus.since("zz").is_none());
+        assert_eq!(serde_json::to_value(event("x")).unwrap()["type"], "ringing");
+    }
+
+    #[tokio::test]
+    async fn a_subscriber_that_lags_is_told_so_and_never_blocks_publishing() {
+        let bus = Bus::new(2);
+        let mut slow = bus.subscribe();
+        for i in 0..10 {
+            bus.publish(event(&i.to_string()));
+        }
+        assert!(matches!(slow.recv().await, Err(broadcast::error::RecvError::Lagged(_))));
+    }
+}
