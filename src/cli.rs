@@ -215,6 +215,7 @@ async fn serve(
     demo: Option<SocketAddr>,
     no_auth: bool,
 ) -> ExitCode {
+    crate::net::raise_fd_limit();
     if let Some(addr) = demo {
         match crate::standin::StandIn::bind(&addr.to_string()).await {
             Ok(s) => tracing::info!("stand-in PBX (demo) listening on {}", s.url()),
@@ -256,6 +257,9 @@ async fn serve(
         }
     };
     let branches = loaded.profiles.len();
+    // Requests in progress at shutdown may run to their profile's timeout.
+    let longest = loaded.profiles.iter().flat_map(|p| p.actions.iter().map(|(_, a)| a.timeout)).max();
+    let grace = app::SHUTDOWN_GRACE.max(longest.unwrap_or_default() + std::time::Duration::from_secs(5));
     let gw = match app::build(settings, loaded.profiles) {
         Ok(g) => g,
         Err(e) => {
@@ -265,7 +269,7 @@ async fn serve(
     };
     app::release_load_garbage();
     tracing::info!("webdial listening on http://{} with {branches} branches", listener.local_addr().unwrap_or(addr));
-    match app::serve(gw, listener, shutdown_signal(), app::SHUTDOWN_GRACE).await {
+    match app::serve(gw, listener, shutdown_signal(), grace).await {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             tracing::error!("server failed: {e}");
