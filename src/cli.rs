@@ -215,6 +215,7 @@ async fn serve(
     demo: Option<SocketAddr>,
     no_auth: bool,
 ) -> ExitCode {
+    let shutdown = crate::signals::shutdown_signal();
     crate::net::raise_fd_limit();
     if let Some(addr) = demo {
         match crate::standin::StandIn::bind(&addr.to_string()).await {
@@ -269,7 +270,7 @@ async fn serve(
     };
     app::release_load_garbage();
     tracing::info!("webdial listening on http://{} with {branches} branches", listener.local_addr().unwrap_or(addr));
-    match app::serve(gw, listener, shutdown_signal(), grace).await {
+    match app::serve(gw, listener, shutdown, grace).await {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             tracing::error!("server failed: {e}");
@@ -279,6 +280,7 @@ async fn serve(
 }
 
 async fn standin(listen: SocketAddr, record: bool) -> ExitCode {
+    let shutdown = crate::signals::shutdown_signal();
     let bound = match crate::net::bind(listen) {
         Ok(l) => crate::standin::StandIn::start_with(l, record),
         Err(e) => Err(e),
@@ -286,7 +288,7 @@ async fn standin(listen: SocketAddr, record: bool) -> ExitCode {
     match bound {
         Ok(s) => {
             tracing::info!("stand-in PBX listening on {}", s.url());
-            shutdown_signal().await;
+            shutdown.await;
             ExitCode::SUCCESS
         }
         Err(e) => {
@@ -294,27 +296,4 @@ async fn standin(listen: SocketAddr, record: bool) -> ExitCode {
             ExitCode::FAILURE
         }
     }
-}
-
-/// Ctrl-C or SIGTERM.
-async fn shutdown_signal() {
-    let ctrl_c = async {
-        let _ = tokio::signal::ctrl_c().await;
-    };
-    #[cfg(unix)]
-    let term = async {
-        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-            Ok(mut s) => {
-                s.recv().await;
-            }
-            Err(_) => std::future::pending::<()>().await,
-        }
-    };
-    #[cfg(not(unix))]
-    let term = std::future::pending::<()>();
-    tokio::select! {
-        _ = ctrl_c => {},
-        _ = term => {},
-    }
-    tracing::info!("shutting down");
 }
