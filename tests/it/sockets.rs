@@ -579,6 +579,37 @@ async fn sighup_is_logged_and_ignored() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_stalled_log_reader_does_not_stop_dials_or_healthz() {
+    let (pbx, dir) = config();
+    // Trace logging: dozens of lines per dial fill the pipe and the queue fast.
+    let mut server = Serve::start(&dir.path().join("webdial.yaml"), &[("RUST_LOG", "trace")], None);
+    server.ready().await; // stderr is piped and, for now, never read
+    let client = reqwest::Client::builder().timeout(Duration::from_secs(5)).build().unwrap();
+    let started = Instant::now();
+    let dials = 1_500;
+    for i in 0..dials {
+        let resp = client
+            .post(format!("http://{}/v1/dial", server.addr))
+            .json(&serde_json::json!({"branch": "m", "extension": "201", "number": format!("020794{i:05}")}))
+            .send()
+            .await
+            .unwrap_or_else(|e| panic!("dial {i} with stderr stalled: {e}"));
+        assert_eq!(resp.status().as_u16(), 200, "dial {i}");
+        if i % 250 == 0 {
+            assert_eq!(healthz(server.addr).await.unwrap().0, 200, "/healthz after {i} dials");
+        }
+    }
+    eprintln!("{dials} dials with stderr unread: {:?}", started.elapsed());
+    assert!(pbx.received().len() >= dials, "every dial reached the PBX");
+    // Reading again: the writer catches up and says how much it dropped.
+    let logs = server.logs();
+    let line = wait_log(&logs, "log lines dropped")
+        .unwrap_or_else(|seen| panic!("no drop report in {} lines; last: {:?}", seen.len(), seen.last()));
+    assert!(line.contains("WARN"), "{line}");
+    eprintln!("{line}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn serve_raises_the_open_file_limit_and_logs_it() {
     let Some((_, hard)) = webdial::net::raise_fd_limit() else { panic!("cannot read the open-file limit") };
     if hard <= 1024 {
