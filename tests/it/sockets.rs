@@ -83,7 +83,7 @@ async fn read_response(s: &mut TcpStream) -> std::io::Result<(u16, String)> {
                 }
             }
             let n = s.read(&mut chunk).await?;
-            if n == 0 || buf.len() > 1 << 20 {
+            if n == 0 || buf.len() > 4 << 20 {
                 return Err(std::io::Error::new(std::io::ErrorKind::UnexpectedEof, "closed before a whole response"));
             }
             buf.extend_from_slice(&chunk[..n]);
@@ -310,6 +310,18 @@ async fn at_the_cap_idle_connections_go_first_and_busy_ones_get_a_503() {
         }
     }
     assert!(evicted >= 1, "an idle connection must have been closed to make room");
+}
+
+#[tokio::test]
+async fn answers_larger_than_the_header_cap_are_sent_whole() {
+    // The cap is also hyper's buffer size: it must not cut long answers
+    // (a dry run can echo a PBX answer of up to 1 MiB).
+    let app = Router::new().route("/big", get(|| async { "x".repeat(2 << 20) }));
+    let addr = serve(app, test_limits()).await;
+    let mut s = TcpStream::connect(addr).await.unwrap();
+    let (code, body) = get_on(&mut s, "/big").await;
+    assert_eq!((code, body.len()), (200, 2 << 20));
+    assert_eq!(get_on(&mut s, "/big").await.1.len(), 2 << 20, "and the connection is kept");
 }
 
 #[tokio::test]
