@@ -65,17 +65,27 @@ pub fn exposure(settings: &Settings, addr: SocketAddr, no_auth: bool) -> Result<
     )))
 }
 
-/// Serves the API on `listener` until `shutdown`, then waits (up to
-/// `grace`) for the requests still in flight, so each one is sent at most
-/// once, answered to its duplicates and audited before the process exits.
+/// Serves the API on `listener` within the serving limits of
+/// [`crate::net::Limits`] until `shutdown`, then waits (up to `grace` from
+/// the shutdown, connections and tracked requests together) for the
+/// requests still in flight, so each one is sent at most once, answered to
+/// its duplicates and audited before the process exits.
 pub async fn serve(
     gateway: Arc<Gateway>,
     listener: tokio::net::TcpListener,
     shutdown: impl Future<Output = ()> + Send + 'static,
     grace: Duration,
 ) -> std::io::Result<()> {
-    let served = axum::serve(listener, crate::api::router(gateway.clone())).with_graceful_shutdown(shutdown).await;
-    drain(&gateway, grace).await;
+    let limits = crate::net::Limits { shutdown_grace: grace, ..crate::net::Limits::default_for_serving() };
+    let stopped = Arc::new(std::sync::OnceLock::new());
+    let at = stopped.clone();
+    let shutdown = async move {
+        shutdown.await;
+        let _ = at.set(tokio::time::Instant::now());
+    };
+    let served = crate::net::serve(listener, crate::api::router(gateway.clone()), limits, shutdown).await;
+    let spent = stopped.get().map_or(Duration::ZERO, |t| t.elapsed());
+    drain(&gateway, grace.saturating_sub(spent)).await;
     served
 }
 

@@ -215,6 +215,8 @@ async fn serve(
     demo: Option<SocketAddr>,
     no_auth: bool,
 ) -> ExitCode {
+    let shutdown = crate::signals::shutdown_signal();
+    crate::net::raise_fd_limit();
     if let Some(addr) = demo {
         match crate::standin::StandIn::bind(&addr.to_string()).await {
             Ok(s) => tracing::info!("stand-in PBX (demo) listening on {}", s.url()),
@@ -256,6 +258,9 @@ async fn serve(
         }
     };
     let branches = loaded.profiles.len();
+    // Requests in progress at shutdown may run to their profile's timeout.
+    let longest = loaded.profiles.iter().flat_map(|p| p.actions.iter().map(|(_, a)| a.timeout)).max();
+    let grace = app::SHUTDOWN_GRACE.max(longest.unwrap_or_default() + std::time::Duration::from_secs(5));
     let gw = match app::build(settings, loaded.profiles) {
         Ok(g) => g,
         Err(e) => {
@@ -265,7 +270,7 @@ async fn serve(
     };
     app::release_load_garbage();
     tracing::info!("webdial listening on http://{} with {branches} branches", listener.local_addr().unwrap_or(addr));
-    match app::serve(gw, listener, shutdown_signal(), app::SHUTDOWN_GRACE).await {
+    match app::serve(gw, listener, shutdown, grace).await {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             tracing::error!("server failed: {e}");
@@ -275,6 +280,7 @@ async fn serve(
 }
 
 async fn standin(listen: SocketAddr, record: bool) -> ExitCode {
+    let shutdown = crate::signals::shutdown_signal();
     let bound = match crate::net::bind(listen) {
         Ok(l) => crate::standin::StandIn::start_with(l, record),
         Err(e) => Err(e),
@@ -282,7 +288,7 @@ async fn standin(listen: SocketAddr, record: bool) -> ExitCode {
     match bound {
         Ok(s) => {
             tracing::info!("stand-in PBX listening on {}", s.url());
-            shutdown_signal().await;
+            shutdown.await;
             ExitCode::SUCCESS
         }
         Err(e) => {
@@ -290,27 +296,4 @@ async fn standin(listen: SocketAddr, record: bool) -> ExitCode {
             ExitCode::FAILURE
         }
     }
-}
-
-/// Ctrl-C or SIGTERM.
-async fn shutdown_signal() {
-    let ctrl_c = async {
-        let _ = tokio::signal::ctrl_c().await;
-    };
-    #[cfg(unix)]
-    let term = async {
-        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-            Ok(mut s) => {
-                s.recv().await;
-            }
-            Err(_) => std::future::pending::<()>().await,
-        }
-    };
-    #[cfg(not(unix))]
-    let term = std::future::pending::<()>();
-    tokio::select! {
-        _ = ctrl_c => {},
-        _ = term => {},
-    }
-    tracing::info!("shutting down");
 }

@@ -18,6 +18,7 @@ pub mod state;
 pub mod call;
 pub mod logging;
 pub mod net;
+pub mod signals;
 pub mod api;
 pub mod standin;
 pub mod app;

@@ -16,5 +16,6 @@ mod numbers;
 mod safety;
 mod seed_verbs;
 mod serve;
+mod sockets;
 mod systems;
 mod tls_auth;
