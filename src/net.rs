@@ -20,7 +20,8 @@
 //!   that has no request in progress (an idle or half-sent one: exactly what
 //!   an attacker or a forgotten client holds), so `/healthz` and new dials
 //!   are still answered. Only when every connection has a request in
-//!   progress is the new one refused, at once, with a short `503` JSON answer.
+//!   progress is the new one refused, at once, with a short `429 rate_limited`
+//!   JSON answer (`Retry-After: 1`).
 //!   The cap sits well below the open-file limit ([`connection_budget`]), so
 //!   the descriptors the gateway needs for its own PBX connections are never
 //!   taken by callers.
@@ -686,7 +687,8 @@ impl Refusals {
     }
 }
 
-/// Answers `503` on a connection the gateway has no room for, and closes it.
+/// Answers `429 rate_limited` (the one status table's code for "too much at
+/// once") on a connection the gateway has no room for, and closes it.
 /// Non-blocking: a new connection's send buffer is empty, so the short
 /// answer fits; what the client already sent is read away first, or the
 /// close would reset the connection and lose the answer.
@@ -712,9 +714,13 @@ fn refusal() -> Vec<u8> {
     use crate::outcome::{ActionResult, Refusal};
     let id = ulid::Ulid::generate().to_string();
     let reason = Refusal::RateLimited("the gateway is at its connection limit; try again shortly".into());
-    let body = serde_json::to_string(&ActionResult::refused(&id, &reason, None, "")).unwrap_or_default();
+    let result = ActionResult::refused(&id, &reason, None, "");
+    let code = result.http_status();
+    let body = serde_json::to_string(&result).unwrap_or_default();
     let head = format!(
-        "HTTP/1.1 503 Service Unavailable\r\ncontent-type: application/json\r\ncontent-length: {}\r\nretry-after: 1\r\nconnection: close\r\n\r\n",
+        "HTTP/1.1 {} {}\r\ncontent-type: application/json\r\ncontent-length: {}\r\nretry-after: 1\r\nconnection: close\r\n\r\n",
+        code.as_u16(),
+        code.canonical_reason().unwrap_or(""),
         body.len()
     );
     [head.into_bytes(), body.into_bytes()].concat()
@@ -757,7 +763,7 @@ mod tests {
     fn the_refusal_is_a_short_json_answer() {
         let text = String::from_utf8(refusal()).unwrap();
         let (head, body) = text.split_once("\r\n\r\n").unwrap();
-        assert!(head.starts_with("HTTP/1.1 503 "), "{head}");
+        assert!(head.starts_with("HTTP/1.1 429 "), "{head}");
         assert!(head.contains(&format!("content-length: {}", body.len())), "{head}");
         let json: serde_json::Value = serde_json::from_str(body).unwrap();
         assert_eq!(json["ok"], false);

@@ -258,7 +258,7 @@ async fn healthz_answers_while_1500_idle_connections_are_open() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn at_the_cap_idle_connections_go_first_and_busy_ones_get_a_503() {
+async fn at_the_cap_idle_connections_go_first_and_busy_ones_get_a_429() {
     let entered = Arc::new(AtomicUsize::new(0));
     let release = Arc::new(tokio::sync::Notify::new());
     let (e, r) = (entered.clone(), release.clone());
@@ -291,7 +291,7 @@ async fn at_the_cap_idle_connections_go_first_and_busy_ones_get_a_503() {
     // Every connection is busy: a fourth is refused at once, with JSON.
     let mut s = TcpStream::connect(addr).await.unwrap();
     let (code, body) = read_response(&mut s).await.expect("a refusal");
-    assert_eq!(code, 503, "{body}");
+    assert_eq!(code, 429, "{body}");
     let json: serde_json::Value = serde_json::from_str(&body).unwrap();
     assert_eq!(json["ok"], false, "{body}");
     wait_closed(&mut s).await;
