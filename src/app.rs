@@ -33,7 +33,9 @@ pub fn load(config: &Path, must_exist: bool, env: &dyn Fn(&str) -> Option<String
     match Settings::load(config, must_exist, env) {
         Err(diagnostics) => Loaded { settings: None, profiles: Profiles::default(), diagnostics },
         Ok(settings) => {
-            let (profiles, diagnostics) = profile::Loader::new(env).load_dir(&settings.profiles);
+            let (profiles, diagnostics) = profile::Loader::new(env)
+                .global_hooks(&settings.file, settings.hooks.as_ref())
+                .load_dir(&settings.profiles);
             Loaded { settings: Some(settings), profiles, diagnostics }
         }
     }
