@@ -242,10 +242,18 @@ async fn an_integra_line_fills_every_placeholder_as_integra_does() {
             p("called", "0261616100"),
         ]
     );
-    assert!(got[0].query.as_deref().unwrap().contains("caller=%2B390261616161"), "the + is encoded: {:?}", got[0].query);
+    assert!(
+        got[0].query.as_deref().unwrap().contains("caller=%2B390261616161"),
+        "the + is encoded: {:?}",
+        got[0].query
+    );
     assert_eq!(got[1].param("action"), "CALL_ACCEPT");
     assert_eq!(got[1].param("time"), "02/01/2026_03.04.05");
-    assert_eq!((got[1].param("orig"), got[1].param("called")), (String::new(), String::new()), "outgoing: no original caller/called");
+    assert_eq!(
+        (got[1].param("orig"), got[1].param("called")),
+        (String::new(), String::new()),
+        "outgoing: no original caller/called"
+    );
     assert_eq!([got[0].event_id(), got[1].event_id()], ids, "each delivery names its event");
 }
 
@@ -266,7 +274,12 @@ async fn event_values_cannot_add_a_parameter_or_a_path_segment() {
     let got = recv.wait_for(2).await;
     assert_eq!(got[0].path, "/crm/%2F..%2Fadmin/popup.php");
     let p = |k: &str, v: &str| (k.to_string(), v.to_string());
-    assert_eq!(got[0].params(), [p("caller", "026&admin=1"), p("id", "1?x=2#frag")], "no added parameter: {:?}", got[0].query);
+    assert_eq!(
+        got[0].params(),
+        [p("caller", "026&admin=1"), p("id", "1?x=2#frag")],
+        "no added parameter: {:?}",
+        got[0].query
+    );
     assert_eq!(got[1].param("caller"), "marker", "the `..` one was never sent");
     assert_eq!(got.len(), 2);
     assert_eq!(app.counts().dropped, 1, "and it is counted");
@@ -394,7 +407,10 @@ async fn a_refused_connection_is_retried_with_the_same_event_id_until_the_receiv
     let port = closed_port();
     let url = format!("http://127.0.0.1:{port}");
     // Enough retries to outlast starting the receiver, however slow the machine.
-    let policy = Policy { backoff: [10, 50, 100, 250, 500, 1000, 2000, 4000].map(Duration::from_millis).to_vec(), ..Policy::default() };
+    let policy = Policy {
+        backoff: [10, 50, 100, 250, 500, 1000, 2000, 4000].map(Duration::from_millis).to_vec(),
+        ..Policy::default()
+    };
     let app = gateway(&[("milan", &format!("{DIAL}{ONE_HOOK}"))], "", &url, policy).await;
     let e = ringing("0261");
     let id = e.id.clone();
@@ -467,7 +483,10 @@ async fn a_dead_or_stalled_hook_delays_neither_publishing_nor_the_other_hooks() 
     assert!(publishing < Duration::from_millis(500), "publishing 100 events took {publishing:?}");
 
     let got = healthy.wait_for(100).await;
-    assert_eq!(got.iter().map(|g| g.param("c")).collect::<Vec<_>>(), (0..100).map(|i| i.to_string()).collect::<Vec<_>>());
+    assert_eq!(
+        got.iter().map(|g| g.param("c")).collect::<Vec<_>>(),
+        (0..100).map(|i| i.to_string()).collect::<Vec<_>>()
+    );
     assert!(started.elapsed() < BOUND);
     assert!(stalled.got().len() <= 1, "the stalled receiver holds its first delivery");
     app.until("the healthy hook's 100 counted", |c| c.delivered == 100).await;
@@ -508,7 +527,8 @@ fn hook_problems_are_reported_at_their_place() {
     );
     std::fs::write(pdir.join("milan.yaml"), milan).unwrap();
     let config = dir.path().join("webdial.yaml");
-    std::fs::write(&config, "profiles: profiles\nhooks:\n  - on: [ended]\n    url: \"iexplore http://crm/?x=!01\"\n").unwrap();
+    std::fs::write(&config, "profiles: profiles\nhooks:\n  - on: [ended]\n    url: \"iexplore http://crm/?x=!01\"\n")
+        .unwrap();
 
     let loaded = webdial::app::load(&config, true, &|_| None);
     let lines: BTreeMap<String, String> = loaded
