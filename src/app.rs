@@ -8,6 +8,8 @@ use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
 
+use tokio::sync::broadcast::error::RecvError;
+
 use crate::call::Gateway;
 use crate::profile::{self, Profiles};
 use crate::settings::Settings;
@@ -33,7 +35,9 @@ pub fn load(config: &Path, must_exist: bool, env: &dyn Fn(&str) -> Option<String
     match Settings::load(config, must_exist, env) {
         Err(diagnostics) => Loaded { settings: None, profiles: Profiles::default(), diagnostics },
         Ok(settings) => {
-            let (profiles, diagnostics) = profile::Loader::new(env).load_dir(&settings.profiles);
+            let (profiles, diagnostics) = profile::Loader::new(env)
+                .global_hooks(&settings.file, settings.hooks.as_ref())
+                .load_dir(&settings.profiles);
             Loaded { settings: Some(settings), profiles, diagnostics }
         }
     }
@@ -65,17 +69,46 @@ pub fn exposure(settings: &Settings, addr: SocketAddr, no_auth: bool) -> Result<
     )))
 }
 
+/// Starts passing the gateway's call events to its hooks: one task follows
+/// the event bus and queues each event for the hooks that want it, with
+/// the configuration current at that moment; each hook's worker sends its
+/// own queue (see `hooks`). Events published before this are not offered.
+/// The task ends when the gateway is gone.
+pub fn start_hooks(gateway: &Arc<Gateway>) -> tokio::task::JoinHandle<()> {
+    let mut events = gateway.runtime().events.subscribe();
+    let gateway = Arc::downgrade(gateway);
+    tokio::spawn(async move {
+        loop {
+            let event = match events.recv().await {
+                Ok(event) => event,
+                Err(RecvError::Lagged(n)) => match gateway.upgrade() {
+                    Some(gw) => {
+                        gw.runtime().hooks.missed(n);
+                        continue;
+                    }
+                    None => return,
+                },
+                Err(RecvError::Closed) => return,
+            };
+            let Some(gw) = gateway.upgrade() else { return };
+            gw.runtime().hooks.offer(&gw.snapshot().profiles, &event);
+        }
+    })
+}
+
 /// Serves the API on `listener` within the serving limits of
 /// [`crate::net::Limits`] until `shutdown`, then waits (up to `grace` from
 /// the shutdown, connections and tracked requests together) for the
 /// requests still in flight, so each one is sent at most once, answered to
 /// its duplicates and audited before the process exits.
+/// Call events go to their hooks meanwhile ([`start_hooks`]).
 pub async fn serve(
     gateway: Arc<Gateway>,
     listener: tokio::net::TcpListener,
     shutdown: impl Future<Output = ()> + Send + 'static,
     grace: Duration,
 ) -> std::io::Result<()> {
+    start_hooks(&gateway);
     let limits = crate::net::Limits { shutdown_grace: grace, ..crate::net::Limits::default_for_serving() };
     let stopped = Arc::new(std::sync::OnceLock::new());
     let at = stopped.clone();

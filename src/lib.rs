@@ -14,6 +14,7 @@ pub mod guard;
 pub mod outcome;
 pub mod calls;
 pub mod events;
+pub mod hooks;
 pub mod state;
 pub mod call;
 pub mod logging;

@@ -5,15 +5,17 @@
 //!   and swaps it in); a request keeps the snapshot it started with.
 //! - [`Runtime`]: state that must survive a swap — PBX clients, key rate
 //!   budgets, in-flight counts, the once-per-click stores, the dials made
-//!   (by gateway id). Keyed by names (branch, key, id), never by pointers
-//!   into a snapshot.
+//!   (by gateway id), the event bus, the hook queues. Keyed by names
+//!   (branch, key, id), never by pointers into a snapshot.
 
 use std::time::Duration;
 
 use crate::calls::{self, CallStore};
+use crate::events::Bus;
 use crate::guard::keys::Rates;
 use crate::guard::limits::InFlight;
 use crate::guard::once::{self, Recent};
+use crate::hooks::{self, Deliveries};
 use crate::outcome::ActionResult;
 use crate::pbx::client::Dispatcher;
 use crate::profile::Profiles;
@@ -44,6 +46,10 @@ pub struct Runtime {
     pub dedupe_window: Duration,
     /// The dials made, by gateway id, for `/v1/calls/ID`.
     pub calls: Box<dyn CallStore>,
+    /// Call events, to every subscriber (server-sent events, hooks).
+    pub events: Bus,
+    /// Hook deliveries: a queue and a worker per hook, and their counts.
+    pub hooks: Deliveries,
 }
 
 impl std::fmt::Debug for Runtime {
@@ -56,14 +62,17 @@ impl Runtime {
     /// Fresh runtime state for a gateway whose first snapshot is `snapshot`.
     pub fn new(snapshot: &Snapshot) -> Result<Runtime, String> {
         let window = snapshot.settings.dedupe_window;
+        let clients = Dispatcher::new()?;
         Ok(Runtime {
-            clients: Dispatcher::new()?,
+            hooks: Deliveries::new(clients.clone(), hooks::Policy::default()),
+            clients,
             rates: Rates::default(),
             in_flight: InFlight::default(),
             recent: Recent::new(window, once::DEFAULT_CAP),
             idempotent: Recent::new(IDEMPOTENCY_WINDOW, once::DEFAULT_CAP),
             dedupe_window: window,
             calls: Box::new(calls::Memory::default()),
+            events: Bus::default(),
         })
     }
 }

@@ -37,13 +37,13 @@ impl From<(yaml::Path, String)> for Problem {
 pub(super) struct CompileErrors(pub(super) Vec<Problem>);
 
 impl CompileErrors {
-    fn push(&mut self, p: impl Into<Problem>) {
+    pub(super) fn push(&mut self, p: impl Into<Problem>) {
         self.0.push(p.into());
     }
-    fn len(&self) -> usize {
+    pub(super) fn len(&self) -> usize {
         self.0.len()
     }
-    fn is_empty(&self) -> bool {
+    pub(super) fn is_empty(&self) -> bool {
         self.0.is_empty()
     }
 }
@@ -56,6 +56,7 @@ pub(super) struct Compiled {
     pub(super) max_in_flight: Option<usize>,
     pub(super) tls: Tls,
     pub(super) options: BTreeMap<String, OptionSpec>,
+    pub(super) hooks: Vec<super::hooks::Hook>,
 }
 
 /// Turns a merged raw profile into actions; errors name their profile field.
@@ -68,7 +69,7 @@ pub(super) fn compile(
     let defined = raw.take_actions();
     let mut errors = CompileErrors::default();
     let number = compile_number(raw.number.unwrap_or_default(), &mut errors);
-    let tls = compile_tls(raw.tls.unwrap_or_default(), dir_of, &mut errors);
+    let tls = compile_tls(raw.tls.unwrap_or_default(), &yaml::Path::parse("tls"), dir_of, &mut errors);
     let options = compile_options(raw.options.take().unwrap_or_default(), &mut errors);
     if raw.max_in_flight == Some(0) {
         errors.push((yaml::Path::parse("max_in_flight"), "max_in_flight must be at least 1".into()));
@@ -112,8 +113,10 @@ pub(super) fn compile(
             actions.push((name, a));
         }
     }
+    let hooks =
+        super::hooks::compile(templates, raw.hooks.take().unwrap_or_default(), &vars, &number, dir_of, &mut errors);
     if errors.is_empty() {
-        Ok(Compiled { name: raw.name, actions, number, max_in_flight: raw.max_in_flight, tls, options })
+        Ok(Compiled { name: raw.name, actions, number, max_in_flight: raw.max_in_flight, tls, options, hooks })
     } else {
         Err(errors)
     }
@@ -202,16 +205,7 @@ fn compile_action(
             let http = *http;
             let field = |f: &str| yaml::Path::parse(&format!("{name}.{f}"));
             let before = errors.len();
-            let method = match http.method.as_deref().map(str::to_ascii_uppercase).as_deref() {
-                None => None,
-                Some("GET") => Some(iqx::Method::Get),
-                Some("POST") => Some(iqx::Method::Post),
-                Some("PUT") => Some(iqx::Method::Put),
-                Some(other) => {
-                    errors.push((field("method"), format!("method {other:?} is not supported: use GET, POST or PUT")));
-                    None
-                }
-            };
+            let method = compile_method(http.method.as_deref(), field("method"), errors);
             let Some(url) = http.url else {
                 errors.push((yaml::Path::parse(name), "no `url`".into()));
                 return None;
@@ -248,20 +242,7 @@ fn compile_action(
                 }
                 rules::Rules::default()
             });
-            let auth = match http.auth {
-                None => None,
-                Some(RawAuth { basic: Some(up), bearer: None, digest: None }) => {
-                    Some(Auth::Basic { user: up.user, password: up.password })
-                }
-                Some(RawAuth { basic: None, bearer: Some(t), digest: None }) => Some(Auth::Bearer(t)),
-                Some(RawAuth { basic: None, bearer: None, digest: Some(up) }) => {
-                    Some(Auth::Digest { user: up.user, password: up.password })
-                }
-                Some(_) => {
-                    errors.push((field("auth"), "give exactly one of basic, bearer, digest".into()));
-                    None
-                }
-            };
+            let auth = compile_auth(http.auth, field("auth"), errors);
             let spec = HttpSpec {
                 method,
                 url,
@@ -289,6 +270,38 @@ fn compile_action(
                     None
                 }
             }
+        }
+    }
+}
+
+/// `method:` as written; `None` lets the body decide (GET without one, POST with one).
+pub(super) fn compile_method(raw: Option<&str>, at: yaml::Path, errors: &mut CompileErrors) -> Option<iqx::Method> {
+    match raw.map(str::to_ascii_uppercase).as_deref() {
+        None => None,
+        Some("GET") => Some(iqx::Method::Get),
+        Some("POST") => Some(iqx::Method::Post),
+        Some("PUT") => Some(iqx::Method::Put),
+        Some(other) => {
+            errors.push((at, format!("method {other:?} is not supported: use GET, POST or PUT")));
+            None
+        }
+    }
+}
+
+/// `auth:` as written: exactly one of basic, bearer, digest.
+pub(super) fn compile_auth(raw: Option<RawAuth>, at: yaml::Path, errors: &mut CompileErrors) -> Option<Auth> {
+    match raw {
+        None => None,
+        Some(RawAuth { basic: Some(up), bearer: None, digest: None }) => {
+            Some(Auth::Basic { user: up.user, password: up.password })
+        }
+        Some(RawAuth { basic: None, bearer: Some(t), digest: None }) => Some(Auth::Bearer(t)),
+        Some(RawAuth { basic: None, bearer: None, digest: Some(up) }) => {
+            Some(Auth::Digest { user: up.user, password: up.password })
+        }
+        Some(_) => {
+            errors.push((at, "give exactly one of basic, bearer, digest".into()));
+            None
         }
     }
 }
@@ -328,9 +341,15 @@ fn compile_number(raw: RawNumber, errors: &mut CompileErrors) -> NumberRules {
 /// `tls:` as written → how the PBX's certificate is checked. `verify:
 /// false` checks nothing, so it contradicts `ca` and `pin`; `pin` accepts
 /// one certificate whatever its issuer, so it contradicts `ca`.
-fn compile_tls(raw: RawTls, dir_of: &dyn Fn(&yaml::Path) -> PathBuf, errors: &mut CompileErrors) -> Tls {
+/// `at` is where this `tls:` is written (a profile's, or a hook's).
+pub(super) fn compile_tls(
+    raw: RawTls,
+    at: &yaml::Path,
+    dir_of: &dyn Fn(&yaml::Path) -> PathBuf,
+    errors: &mut CompileErrors,
+) -> Tls {
     let mut contradiction = |message: &str| {
-        errors.push((yaml::Path::parse("tls"), message.into()));
+        errors.push((at.clone(), message.into()));
         Tls::Verify
     };
     match (raw.verify, raw.ca, raw.pin) {
@@ -341,12 +360,12 @@ fn compile_tls(raw: RawTls, dir_of: &dyn Fn(&yaml::Path) -> PathBuf, errors: &mu
         (_, None, Some(pin)) => match Fingerprint::parse(&pin) {
             Ok(fp) => Tls::Pin(fp),
             Err(e) => {
-                errors.push((yaml::Path::parse("tls.pin"), format!("pin {pin:?}: {e}")));
+                errors.push((at.key("pin"), format!("pin {pin:?}: {e}")));
                 Tls::Verify
             }
         },
         (_, Some(ca), None) => {
-            let at = yaml::Path::parse("tls.ca");
+            let at = at.key("ca");
             let path = dir_of(&at).join(&ca);
             let checked = std::fs::read(&path)
                 .map_err(|e| format!("cannot read {}: {e}", path.display()))

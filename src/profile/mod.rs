@@ -16,13 +16,16 @@ use std::time::Duration;
 
 use crate::number::NumberRules;
 use crate::pbx::{Tls, rules};
+use crate::settings::Section;
 use crate::settings::diagnostic::Diagnostic;
 use crate::settings::yaml;
 use crate::template::{self, RequestTemplate, Templates};
 
 mod compile;
+pub mod hooks;
 mod raw;
 
+pub use hooks::Hook;
 use raw::RawProfile;
 
 /// Default time to wait for a PBX's answer.
@@ -44,6 +47,9 @@ pub struct Profile {
     pub tls: Tls,
     /// The options callers may send, by name; any other name is refused.
     pub options: BTreeMap<String, OptionSpec>,
+    /// What to send when this branch's calls have events (shared with
+    /// deliveries still queued when a reload replaces the profile).
+    pub hooks: Vec<Arc<Hook>>,
 }
 
 /// The longest option value accepted, whatever its pattern allows: a value
@@ -105,15 +111,26 @@ pub struct Profiles {
     /// Branches whose file exists but did not load, with their first problem.
     broken: HashMap<String, String>,
     templates: Arc<Templates>,
+    /// `hooks:` in `webdial.yaml`: every branch's.
+    global_hooks: Vec<Arc<Hook>>,
 }
 
 impl Default for Profiles {
     fn default() -> Self {
-        Profiles { map: HashMap::new(), broken: HashMap::new(), templates: Arc::new(template::new_env()) }
+        Profiles {
+            map: HashMap::new(),
+            broken: HashMap::new(),
+            templates: Arc::new(template::new_env()),
+            global_hooks: Vec::new(),
+        }
     }
 }
 
 impl Profiles {
+    /// The hooks every branch's events go to (from `webdial.yaml`).
+    pub fn global_hooks(&self) -> &[Arc<Hook>] {
+        &self.global_hooks
+    }
     /// The template environment every branch's actions render with.
     pub fn templates(&self) -> &Templates {
         &self.templates
@@ -163,6 +180,7 @@ pub struct Loader<'a> {
     templates: Templates,
     cache: HashMap<PathBuf, Result<Arc<Parsed>, ()>>,
     diagnostics: Vec<Diagnostic>,
+    global_hooks: Vec<Arc<Hook>>,
 }
 
 /// Loads every branch in `dir` with the process environment.
@@ -173,7 +191,59 @@ pub fn load_dir(dir: &Path) -> (Profiles, Vec<Diagnostic>) {
 
 impl<'a> Loader<'a> {
     pub fn new(env: &'a dyn Fn(&str) -> Option<String>) -> Self {
-        Loader { env, templates: template::new_env(), cache: HashMap::new(), diagnostics: Vec::new() }
+        Loader {
+            env,
+            templates: template::new_env(),
+            cache: HashMap::new(),
+            diagnostics: Vec::new(),
+            global_hooks: Vec::new(),
+        }
+    }
+
+    /// Compiles `hooks:` from `webdial.yaml` (`file`, already read into
+    /// `section`) into the environment the branches share; its problems are
+    /// reported in that file. A hook with a problem is left out, the others
+    /// are kept.
+    pub fn global_hooks(mut self, file: &Path, section: Option<&Section>) -> Self {
+        let Some(section) = section else { return self };
+        /// Only `hooks:`, typed, for its errors' places; the rest of the file is the settings'.
+        #[derive(serde::Deserialize)]
+        struct Doc {
+            #[allow(dead_code)]
+            hooks: Option<Vec<raw::RawHook>>,
+        }
+        if let Err(e) = yaml::parse::<Doc>(&section.source) {
+            self.diagnostics.push(Diagnostic::new(file, e.line, e.column, e.message));
+            return self;
+        }
+        let raw: Vec<raw::RawHook> = match yaml::from_value(section.value.clone()) {
+            Ok(r) => r,
+            Err(m) => {
+                self.diagnostics.push(Diagnostic::whole_file(file, format!("hooks: {m}")));
+                return self;
+            }
+        };
+        let dir = file.parent().map(Path::to_path_buf).unwrap_or_default();
+        let mut errors = compile::CompileErrors::default();
+        let compiled = hooks::compile(
+            &mut self.templates,
+            raw,
+            &BTreeMap::new(),
+            &NumberRules::default(),
+            &|_| dir.clone(),
+            &mut errors,
+        );
+        let holder = [Arc::new(Parsed {
+            path: file.to_path_buf(),
+            source: section.source.to_string(),
+            value: yaml::Value::Null,
+            extends: None,
+        })];
+        for problem in errors.0 {
+            self.diagnostics.push(place(&holder, &problem.at, problem.message));
+        }
+        self.global_hooks = compiled.into_iter().map(Arc::new).collect();
+        self
     }
 
     /// Every `*.yaml`/`*.yml` directly in `dir` is a branch named by its stem.
@@ -213,6 +283,7 @@ impl<'a> Loader<'a> {
         }
         self.diagnostics.dedup();
         profiles.templates = Arc::new(self.templates);
+        profiles.global_hooks = self.global_hooks;
         (profiles, self.diagnostics)
     }
 
@@ -258,6 +329,7 @@ impl<'a> Loader<'a> {
                 max_in_flight: compiled.max_in_flight,
                 tls: compiled.tls,
                 options: compiled.options,
+                hooks: compiled.hooks.into_iter().map(Arc::new).collect(),
             }),
             Err(errors) => {
                 // Once per variable: a preset's every action may use it.

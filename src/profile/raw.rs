@@ -30,6 +30,8 @@ pub(crate) struct RawProfile {
     pub(crate) number: Option<RawNumber>,
     pub(crate) max_in_flight: Option<usize>,
     pub(crate) tls: Option<RawTls>,
+    /// Requests webdial sends when this branch's calls have events.
+    pub(crate) hooks: Option<Vec<RawHook>>,
     /// Per-request values callers may send, by name.
     pub(crate) options: Option<BTreeMap<String, RawOption>>,
 }
@@ -158,6 +160,26 @@ impl<'de> Deserialize<'de> for RawExamples {
         }
         d.deserialize_any(V)
     }
+}
+
+/// One hook, in a profile or in `webdial.yaml`: which events, and the
+/// request. `url` alone (without `{{ }}`) is an Integra line; with
+/// `method`, `form`, `json`, `headers` or `auth`, or a template in `url`,
+/// it is the full form, written like an action's. `tls` is the hook's own:
+/// a hook's receiver is not the branch's PBX.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct RawHook {
+    pub(crate) on: Vec<String>,
+    pub(crate) only_external: Option<bool>,
+    pub(crate) url: String,
+    pub(crate) method: Option<String>,
+    pub(crate) form: Option<OrderedMap>,
+    pub(crate) json: Option<serde_json::Value>,
+    pub(crate) headers: Option<OrderedMap>,
+    pub(crate) auth: Option<RawAuth>,
+    pub(crate) tls: Option<RawTls>,
+    pub(crate) timeout: Option<RawDuration>,
 }
 
 /// A string-to-string mapping that keeps the file's order (form fields are sent in it).

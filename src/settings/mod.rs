@@ -11,6 +11,7 @@ pub mod yaml;
 use std::net::SocketAddr;
 use std::num::NonZeroU32;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 use std::time::Duration;
 
 use serde::Deserialize;
@@ -35,6 +36,25 @@ pub struct Settings {
     pub keys: Vec<KeySpec>,
     /// Zero turns the duplicate window off.
     pub dedupe_window: Duration,
+    /// `hooks:`, every branch's, as written: compiled with the profiles,
+    /// since a hook's request is a template.
+    pub hooks: Option<Section>,
+}
+
+/// A part of `webdial.yaml` that a later layer compiles, with `${ENV}`
+/// already read, kept with the file's text so that its problems are
+/// reported at their place.
+#[derive(Clone)]
+pub struct Section {
+    pub value: yaml::Value,
+    pub source: Arc<str>,
+}
+
+impl std::fmt::Debug for Section {
+    // The file's text may hold API keys; the value is what matters.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Section").field("value", &self.value).finish_non_exhaustive()
+    }
 }
 
 /// One configured API key.
@@ -121,6 +141,8 @@ struct RawSettings {
     profiles: Option<String>,
     keys: Option<Vec<RawKey>>,
     dedupe_window: Option<RawDuration>,
+    /// Checked where hooks are compiled (`profile::hooks`).
+    hooks: Option<yaml::Value>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -142,6 +164,7 @@ impl Settings {
             profiles: profiles.to_path_buf(),
             keys: Vec::new(),
             dedupe_window: DEFAULT_DEDUPE_WINDOW,
+            hooks: None,
         }
     }
 
@@ -209,8 +232,9 @@ impl Settings {
             }
         }
         let profiles = base.join(raw.profiles.as_deref().unwrap_or("profiles"));
+        let hooks = raw.hooks.map(|value| Section { value, source: Arc::from(source.as_str()) });
         if errors.is_empty() {
-            Ok(Settings { file: file.to_path_buf(), listen, profiles, keys, dedupe_window })
+            Ok(Settings { file: file.to_path_buf(), listen, profiles, keys, dedupe_window, hooks })
         } else {
             Err(errors)
         }

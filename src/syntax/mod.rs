@@ -1,3 +1,5 @@
-//! The one-line syntaxes admins paste into profiles.
+//! The one-line syntaxes admins paste into profiles: IQX's dial line and
+//! VOIspeed Integra's event command (a hook's URL).
 
+pub mod integra;
 pub mod iqx;

@@ -13,9 +13,21 @@ use std::collections::BTreeMap;
 pub const REQUEST_VALUES: &[&str] =
     &["extension", "number", "raw_number", "caller_id", "external_id", "call_id", "digits", "options"];
 
-/// Names the gateway provides; `vars` may not reuse them.
-pub const RESERVED: &[&str] =
-    &["extension", "number", "raw_number", "caller_id", "external_id", "call_id", "digits", "options", "branch", "now"];
+/// Names the gateway provides; `vars` may not reuse them (`event` is what
+/// a hook's templates see).
+pub const RESERVED: &[&str] = &[
+    "extension",
+    "number",
+    "raw_number",
+    "caller_id",
+    "external_id",
+    "call_id",
+    "digits",
+    "options",
+    "branch",
+    "now",
+    "event",
+];
 
 /// One request's values, validated.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Hash)]

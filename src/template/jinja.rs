@@ -32,6 +32,7 @@ pub(super) struct Jinja {
     /// The url is a client-side URI (`voispeed:D {{ call_id }}`): rendered,
     /// never sent.
     pub(super) client_uri: bool,
+    scope: Scope,
 }
 
 /// `auth:` with each value compiled like any other field.
@@ -119,6 +120,30 @@ impl minijinja::value::Object for OptionValues {
 /// The variable under which a branch's number rules reach the filters.
 const RULES_VAR: &str = "__number_rules";
 
+/// What a template is written for, which decides what it sees: an action's
+/// templates see the caller's request values ([`REQUEST_VALUES`]); a hook's
+/// see the event that triggered it (`event`) and no request values, since
+/// no caller is there. Either way, what comes from outside (a request
+/// value, the event) never chooses the target.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum Scope {
+    Action,
+    Hook,
+}
+
+/// The name under which a hook's templates see the event.
+pub(super) const EVENT: &str = "event";
+
+impl Scope {
+    /// Names whose values come from outside, never allowed in the target.
+    fn outside_values(self) -> &'static [&'static str] {
+        match self {
+            Scope::Action => REQUEST_VALUES,
+            Scope::Hook => &[EVENT],
+        }
+    }
+}
+
 /// Compiles the full form into `env`; see [`RequestTemplate::compile`].
 pub(super) fn compile(
     env: &mut Templates,
@@ -126,6 +151,7 @@ pub(super) fn compile(
     spec: HttpSpec,
     vars: &BTreeMap<String, serde_json::Value>,
     number: &NumberRules,
+    scope: Scope,
 ) -> Result<Jinja, Vec<CompileError>> {
     let mut errors = Vec::new();
     let err = |errors: &mut Vec<CompileError>, f: &str, m: String| {
@@ -157,7 +183,9 @@ pub(super) fn compile(
 
     let url_field = format!("{field}.url");
     let client_uri = crate::syntax::iqx::is_client_uri(&spec.url);
-    if client_uri
+    if client_uri && scope == Scope::Hook {
+        err(&mut errors, "url", "a hook is sent by webdial: its url must start with http:// or https://".into());
+    } else if client_uri
         && (spec.method.is_some()
             || !spec.form.is_empty()
             || spec.json.is_some()
@@ -175,14 +203,12 @@ pub(super) fn compile(
     let url_base = add(env, &url_field, base, Escape::None, &mut errors);
     if let Ok(t) = env.get_template(&url_base.name) {
         let used = t.undeclared_variables(false);
-        if let Some(v) = REQUEST_VALUES.iter().find(|v| used.contains(**v)) {
-            err(
-                &mut errors,
-                "url",
-                format!(
-                    "`{v}` is used in the scheme/host/port part of the url: request values never choose where a dial is sent"
-                ),
-            );
+        if let Some(v) = scope.outside_values().iter().find(|v| used.contains(**v)) {
+            let what = match scope {
+                Scope::Action => "request values never choose where a dial is sent",
+                Scope::Hook => "event values never choose where a hook is sent",
+            };
+            err(&mut errors, "url", format!("`{v}` is used in the scheme/host/port part of the url: {what}"));
         }
     }
     let rest_escape = if client_uri { Escape::Uri } else { Escape::Url };
@@ -234,6 +260,7 @@ pub(super) fn compile(
         auth,
         uses: BTreeSet::new(),
         client_uri,
+        scope,
     };
     let mut used: BTreeMap<String, Arc<str>> = BTreeMap::new();
     for t in j.templates() {
@@ -244,8 +271,22 @@ pub(super) fn compile(
         }
     }
     for (name, at) in &used {
-        if let Some(v) = REQUEST_VALUES.iter().find(|v| **v == name.as_str()) {
+        let request_value = REQUEST_VALUES.iter().find(|v| **v == name.as_str());
+        let misplaced = match (scope, request_value) {
+            (Scope::Action, _) if name == EVENT => {
+                Some(format!("`{EVENT}` is what a hook's templates see; an action has no event"))
+            }
+            (Scope::Hook, Some(v)) => Some(format!(
+                "`{v}` is a caller's request value and a hook has no caller: use the event's fields (`event.extension`, `event.remote`, …)"
+            )),
+            _ => None,
+        };
+        if let Some(message) = misplaced {
+            errors.push(CompileError { field: at.to_string(), message, missing: None });
+        } else if let (Scope::Action, Some(v)) = (scope, request_value) {
             j.uses.insert(v);
+        } else if name == EVENT {
+            // A hook's event, always there.
         } else if !vars.contains_key(name) && !RESERVED.contains(&name.as_str()) && name != RULES_VAR {
             errors.push(CompileError {
                 field: at.to_string(),
@@ -259,7 +300,11 @@ pub(super) fn compile(
     j.vars.insert(RULES_VAR.into(), Value::from_object(RulesObject(number.clone())));
     if errors.is_empty() {
         // A profile that loads can render: try it once with sample values.
-        if let Err(e) = j.render_any(env, &Context::sample("sample")) {
+        let tried = match scope {
+            Scope::Action => j.render_any(env, &Context::sample("sample")).map(|_| ()),
+            Scope::Hook => j.render_ctx(env, &j.sample_context()).map(|_| ()),
+        };
+        if let Err(e) = tried {
             errors.push(CompileError {
                 field: e.field.unwrap_or_else(|| field.to_string()),
                 message: e.message,
@@ -270,7 +315,7 @@ pub(super) fn compile(
     // Safe whatever the base uses: `build_url` only takes this path when a
     // rendered URL starts with exactly this prefix.
     if errors.is_empty() && !client_uri {
-        let ctx = j.context(&Context::sample("sample"));
+        let ctx = j.sample_context();
         j.fixed_base =
             env.get_template(&j.url_base.name).ok().and_then(|t| t.render(&ctx).ok()).and_then(|b| FixedBase::new(&b));
     }
@@ -348,10 +393,31 @@ impl Jinja {
     }
 
     pub(super) fn render(&self, env: &Templates, v: &Context) -> Result<Request, RenderError> {
-        let ctx = self.context(v);
+        self.render_ctx(env, &self.context(v))
+    }
+
+    /// Renders a hook's request for one event (the event as a JSON map).
+    pub(super) fn render_event(
+        &self,
+        env: &Templates,
+        branch: &str,
+        event: &serde_json::Value,
+    ) -> Result<Request, RenderError> {
+        self.render_ctx(env, &self.hook_context(branch, event))
+    }
+
+    /// What the load-time try sees: sample values in place of the real ones.
+    fn sample_context(&self) -> BTreeMap<String, Value> {
+        match self.scope {
+            Scope::Action => self.context(&Context::sample("sample")),
+            Scope::Hook => self.hook_context("sample", &super::hook::sample_event()),
+        }
+    }
+
+    fn render_ctx(&self, env: &Templates, ctx: &BTreeMap<String, Value>) -> Result<Request, RenderError> {
         let one = |t: &Tpl| -> Result<String, RenderError> {
             let tmpl = env.get_template(&t.name).map_err(|e| RenderError::new(template_error(&e)))?;
-            tmpl.render(&ctx).map_err(|e| RenderError { field: Some(t.field.to_string()), message: template_error(&e) })
+            tmpl.render(ctx).map_err(|e| RenderError { field: Some(t.field.to_string()), message: template_error(&e) })
         };
         let mut url = one(&self.url_base)?;
         if let Some(rest) = &self.url_rest {
@@ -423,12 +489,22 @@ impl Jinja {
             ctx.insert((*name).to_string(), value);
         }
         ctx.insert("branch".into(), Value::from(v.branch.as_str()));
-        ctx.insert(
-            "now".into(),
-            Value::from(humantime::format_rfc3339_seconds(std::time::SystemTime::now()).to_string()),
-        );
+        ctx.insert("now".into(), now());
         ctx
     }
+
+    /// A hook's context: the branch's vars, `branch`, `now` and `event`.
+    fn hook_context(&self, branch: &str, event: &serde_json::Value) -> BTreeMap<String, Value> {
+        let mut ctx = self.vars.clone();
+        ctx.insert(EVENT.into(), super::hook::event_value(event));
+        ctx.insert("branch".into(), Value::from(branch));
+        ctx.insert("now".into(), now());
+        ctx
+    }
+}
+
+fn now() -> Value {
+    Value::from(humantime::format_rfc3339_seconds(std::time::SystemTime::now()).to_string())
 }
 
 fn render_json(

@@ -3,6 +3,8 @@
 //!
 //! Two template forms compile to one [`RequestTemplate`]: the IQX one-liner
 //! ([`crate::syntax::iqx`]) and the full form (minijinja templates per field).
+//! A hook's request is a [`HookTemplate`]: an Integra line or the same full
+//! form, seeing the event instead of a caller's request values.
 //!
 //! The encoding contract: every value inserted into a URL is percent-encoded
 //! as a URL component (`+` → `%2B`, `&` → `%26`, `/` → `%2F`), so a value can
@@ -22,12 +24,14 @@ use serde::Serialize;
 use crate::syntax::iqx::{self, Method, Piece};
 
 mod context;
+mod hook;
 mod jinja;
 mod urls;
 
 use crate::number::NumberRules;
 use crate::secrets;
 pub use context::{Context, REQUEST_VALUES, RESERVED};
+pub use hook::{HookTemplate, sample_event};
 pub use jinja::{Templates, new_env, template_error};
 use urls::{COMPONENT, FixedBase, URI_VALUE, build_url};
 pub use urls::{encode_component, split_url};
@@ -170,7 +174,8 @@ impl RequestTemplate {
         vars: &BTreeMap<String, serde_json::Value>,
         number: &NumberRules,
     ) -> Result<Self, Vec<CompileError>> {
-        jinja::compile(env, field, spec, vars, number).map(|j| RequestTemplate { kind: Kind::Jinja(Box::new(j)) })
+        jinja::compile(env, field, spec, vars, number, jinja::Scope::Action)
+            .map(|j| RequestTemplate { kind: Kind::Jinja(Box::new(j)) })
     }
 
     /// From an IQX line (already parsed).

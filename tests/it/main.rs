@@ -8,6 +8,7 @@ mod calls;
 mod cli;
 mod failures;
 mod helpers;
+mod hooks;
 mod hostile;
 mod keys;
 mod layers;

@@ -49,6 +49,7 @@ async fn gateway(limits: Limits) -> SocketAddr {
         profiles: "profiles".into(),
         keys: Vec::new(),
         dedupe_window: Duration::ZERO,
+        hooks: None,
     };
     let gw = webdial::app::build(settings, webdial::profile::Profiles::default()).unwrap();
     serve(webdial::api::router(gw), limits).await
