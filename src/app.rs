@@ -116,10 +116,34 @@ pub async fn serve(
         shutdown.await;
         let _ = at.set(tokio::time::Instant::now());
     };
+    // Watching ends when serving does (the watch is dropped here).
+    let _watch = match crate::watch::start(&gateway) {
+        Ok(w) => w,
+        Err(e) => {
+            tracing::warn!(
+                "{e}: profile changes are not picked up by themselves; reload with SIGHUP or POST /v1/admin/reload"
+            );
+            None
+        }
+    };
     let served = crate::net::serve(listener, crate::api::router(gateway.clone()), limits, shutdown).await;
     let spent = stopped.get().map_or(Duration::ZERO, |t| t.elapsed());
     drain(&gateway, grace.saturating_sub(spent)).await;
     served
+}
+
+/// Reloads `gateway`'s profiles each time `hangups` is woken (SIGHUP: see
+/// [`crate::signals::shutdown_signal_reloading`]), for as long as the
+/// gateway exists.
+pub fn reload_on(gateway: &Arc<Gateway>, hangups: Arc<tokio::sync::Notify>) -> tokio::task::JoinHandle<()> {
+    let gateway = Arc::downgrade(gateway);
+    tokio::spawn(async move {
+        loop {
+            hangups.notified().await;
+            let Some(gw) = gateway.upgrade() else { return };
+            gw.reload(crate::call::Trigger::Signal).await;
+        }
+    })
 }
 
 /// Waits for tracked requests to finish, at most `grace`.

@@ -24,7 +24,7 @@ pub const DEFAULT_MAX_BYTES: usize = 64 * 1024 * 1024;
 /// Where a dial stands. Only what the gateway itself knows so far: the PBX
 /// took the request, or the request failed. Call events will move it on
 /// (ringing, answered, ended…).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum CallState {
     /// The PBX accepted the dial; it rings later.

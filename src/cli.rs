@@ -215,7 +215,8 @@ async fn serve(
     demo: Option<SocketAddr>,
     no_auth: bool,
 ) -> ExitCode {
-    let shutdown = crate::signals::shutdown_signal();
+    let hangups = Arc::new(tokio::sync::Notify::new());
+    let shutdown = crate::signals::shutdown_signal_reloading(hangups.clone());
     crate::net::raise_fd_limit();
     if let Some(addr) = demo {
         match crate::standin::StandIn::bind(&addr.to_string()).await {
@@ -269,6 +270,7 @@ async fn serve(
         }
     };
     app::release_load_garbage();
+    let _reloading = app::reload_on(&gw, hangups);
     tracing::info!("webdial listening on http://{} with {branches} branches", listener.local_addr().unwrap_or(addr));
     match app::serve(gw, listener, shutdown, grace).await {
         Ok(()) => ExitCode::SUCCESS,

@@ -14,7 +14,7 @@ use crate::secrets;
 use crate::template::ShownRequest;
 
 /// Every status a result can have.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum Status {
     Accepted,
@@ -131,7 +131,7 @@ impl From<KeyError> for Refusal {
     fn from(e: KeyError) -> Self {
         match e {
             KeyError::Missing | KeyError::Invalid => Refusal::Unauthorized(e.to_string()),
-            KeyError::OutOfScope { .. } => Refusal::Forbidden(e.to_string()),
+            KeyError::OutOfScope { .. } | KeyError::NotAdmin { .. } => Refusal::Forbidden(e.to_string()),
             KeyError::OverRate { .. } => Refusal::RateLimited(e.to_string()),
         }
     }
@@ -154,7 +154,7 @@ impl SendError {
 }
 
 /// What the PBX did, when it was asked.
-#[derive(Debug, Clone, Serialize, PartialEq)]
+#[derive(Debug, Clone, Serialize, PartialEq, utoipa::ToSchema)]
 pub struct PbxInfo {
     pub http_status: Option<u16>,
     pub format: Option<Format>,
@@ -163,7 +163,7 @@ pub struct PbxInfo {
 }
 
 /// The answer to one request: the one JSON shape.
-#[derive(Debug, Clone, Serialize, PartialEq)]
+#[derive(Debug, Clone, Serialize, PartialEq, utoipa::ToSchema)]
 pub struct ActionResult {
     ok: bool,
     pub status: Status,

@@ -5,9 +5,10 @@
 //!   and swaps it in); a request keeps the snapshot it started with.
 //! - [`Runtime`]: state that must survive a swap — PBX clients, key rate
 //!   budgets, in-flight counts, the once-per-click stores, the dials made
-//!   (by gateway id), the event bus, the hook queues. Keyed by names
-//!   (branch, key, id), never by pointers into a snapshot.
+//!   (by gateway id), the event bus, the hook queues, the metrics. Keyed by
+//!   names (branch, key, id), never by pointers into a snapshot.
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use crate::calls::{self, CallStore};
@@ -16,6 +17,7 @@ use crate::guard::keys::Rates;
 use crate::guard::limits::InFlight;
 use crate::guard::once::{self, Recent};
 use crate::hooks::{self, Deliveries};
+use crate::metrics::Metrics;
 use crate::outcome::ActionResult;
 use crate::pbx::client::Dispatcher;
 use crate::profile::Profiles;
@@ -50,6 +52,8 @@ pub struct Runtime {
     pub events: Bus,
     /// Hook deliveries: a queue and a worker per hook, and their counts.
     pub hooks: Deliveries,
+    /// What `/metrics` shows; shared with whatever records into it.
+    pub metrics: Arc<Metrics>,
 }
 
 impl std::fmt::Debug for Runtime {
@@ -73,6 +77,7 @@ impl Runtime {
             dedupe_window: window,
             calls: Box::new(calls::Memory::default()),
             events: Bus::default(),
+            metrics: Arc::new(Metrics::new()),
         })
     }
 }

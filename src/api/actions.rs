@@ -31,23 +31,64 @@ pub(super) fn router() -> Router<Arc<Gateway>> {
         .route("/v1/actions/{action}", get(action_get).post(action_post).head(head).fallback(wrong_method))
 }
 
-/// `POST` body.
-#[derive(Debug, Deserialize)]
+/// `POST` body. An unknown field is refused.
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
-struct ActionBody {
+pub(super) struct ActionBody {
+    /// The branch: its profile's file name without `.yaml`.
     branch: Option<String>,
+    /// The extension (for a dial, the one that rings first); also `ext` or `from`.
     #[serde(alias = "ext", alias = "from")]
     extension: Option<String>,
+    /// The number (for a dial, the one to connect to; for transfer/divert, the target); also `to`.
     #[serde(alias = "to")]
     number: Option<String>,
+    /// Caller id to present, where the PBX supports it.
     caller_id: Option<String>,
+    /// Your own id for this request, passed to the PBX where it supports one.
     external_id: Option<String>,
+    /// The PBX's id of the call an action applies to (hangup, transfer…).
     call_id: Option<String>,
+    /// DTMF digits for `dtmf`.
     digits: Option<String>,
+    /// Options the action declares, by name.
     #[serde(default)]
+    #[schema(schema_with = super::openapi::scalar_map)]
     options: BTreeMap<String, Scalar>,
+    /// Render and answer what would be sent, sending nothing.
     #[serde(default)]
+    #[schema(schema_with = super::openapi::scalar)]
     dry_run: Option<Scalar>,
+}
+
+/// The query of the `GET` forms, for the API description only: the
+/// handler reads the query itself ([`query_input`]), refusing a name given
+/// twice and any name not listed here.
+#[derive(utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
+#[allow(dead_code)]
+pub(super) struct QueryDoc {
+    /// The branch: its profile's file name without `.yaml`.
+    branch: String,
+    /// The extension; also `extension` or `from`.
+    ext: Option<String>,
+    /// The number; also `to`. A leading space before a digit (an unencoded `+`) is read as `+`.
+    number: Option<String>,
+    /// Caller id to present, where the PBX supports it.
+    caller_id: Option<String>,
+    /// Your own id for this request.
+    external_id: Option<String>,
+    /// The PBX's id of the call an action applies to.
+    call_id: Option<String>,
+    /// DTMF digits for `dtmf`.
+    digits: Option<String>,
+    /// `true`/`1`/`yes` or no value: a dry run; `false`/`0`/`no`: a real request.
+    dry_run: Option<String>,
+    /// The API key, for software that cannot send a header.
+    key: Option<String>,
+    /// An option the action declares, as `opt.NAME=VALUE` (any number of them).
+    #[param(rename = "opt.NAME")]
+    opt: Option<String>,
 }
 
 /// `dry_run`: absent, `0`, `false`, `no` → a real request; present with no
@@ -66,7 +107,16 @@ pub(super) fn idempotency_key(headers: &HeaderMap) -> Option<Vec<u8>> {
     headers.get("idempotency-key").map(|v| v.as_bytes().to_vec())
 }
 
-async fn dial_post(
+/// Dial: ring an extension, then connect it to a number.
+#[utoipa::path(
+    post,
+    path = "/v1/dial",
+    tag = "actions",
+    request_body = ActionBody,
+    params(("Idempotency-Key" = Option<String>, Header, description = "The same key again within 24 h gets the first answer")),
+    responses(super::openapi::Answers)
+)]
+pub(super) async fn dial_post(
     State(gw): State<Arc<Gateway>>,
     headers: HeaderMap,
     uri: Uri,
@@ -75,7 +125,19 @@ async fn dial_post(
     post(gw, "dial".into(), headers, uri, body).await
 }
 
-async fn action_post(
+/// Run one action of a branch's profile (`dial`, `hangup`, `transfer`, …).
+#[utoipa::path(
+    post,
+    path = "/v1/actions/{action}",
+    tag = "actions",
+    request_body = ActionBody,
+    params(
+        ("action" = String, Path, description = "An action the branch's profile has"),
+        ("Idempotency-Key" = Option<String>, Header, description = "The same key again within 24 h gets the first answer"),
+    ),
+    responses(super::openapi::Answers)
+)]
+pub(super) async fn action_post(
     State(gw): State<Arc<Gateway>>,
     Path(action): Path<String>,
     headers: HeaderMap,
@@ -85,11 +147,22 @@ async fn action_post(
     post(gw, action, headers, uri, body).await
 }
 
-async fn dial_get(State(gw): State<Arc<Gateway>>, headers: HeaderMap, uri: Uri) -> Response {
+/// Dial, for software that can only open a URL (an IQX dialling URL).
+/// A browser asking for HTML is redirected (303) to a client-side URI.
+#[utoipa::path(get, path = "/v1/dial", tag = "actions", params(QueryDoc), responses(super::openapi::Answers))]
+pub(super) async fn dial_get(State(gw): State<Arc<Gateway>>, headers: HeaderMap, uri: Uri) -> Response {
     get_(gw, "dial".into(), headers, uri).await
 }
 
-async fn action_get(
+/// Run one action of a branch's profile, from a URL.
+#[utoipa::path(
+    get,
+    path = "/v1/actions/{action}",
+    tag = "actions",
+    params(("action" = String, Path, description = "An action the branch's profile has"), QueryDoc),
+    responses(super::openapi::Answers)
+)]
+pub(super) async fn action_get(
     State(gw): State<Arc<Gateway>>,
     Path(action): Path<String>,
     headers: HeaderMap,

@@ -26,7 +26,7 @@ use super::{MAX_BODY, credential, refused, respond};
 use crate::call::Gateway;
 use crate::call::input::ActionInput;
 use crate::calls::{Call, CallState};
-use crate::outcome::{Refusal, Status};
+use crate::outcome::{ActionResult, Refusal, Status};
 
 pub(super) fn router() -> Router<Arc<Gateway>> {
     Router::new()
@@ -35,8 +35,8 @@ pub(super) fn router() -> Router<Arc<Gateway>> {
 }
 
 /// A dial as `GET /v1/calls/{id}` shows it.
-#[derive(Debug, Serialize)]
-struct CallView<'a> {
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub(super) struct CallView<'a> {
     id: &'a str,
     branch: &'a str,
     extension: &'a str,
@@ -50,6 +50,7 @@ struct CallView<'a> {
     status: Status,
     created: String,
     /// Call events tied to this dial; none are received yet.
+    #[schema(value_type = Vec<Object>)]
     events: [(); 0],
 }
 
@@ -78,7 +79,20 @@ fn query_value(uri: &Uri, name: &str) -> Option<String> {
     form_urlencoded::parse(uri.query().unwrap_or("").as_bytes()).find(|(k, _)| k == name).map(|(_, v)| v.into_owned())
 }
 
-async fn read_call(
+/// An earlier dial, by the gateway id its answer carried (`id`). A key
+/// sees only dials on its branches.
+#[utoipa::path(
+    get,
+    path = "/v1/calls/{id}",
+    tag = "calls",
+    params(("id" = String, Path, description = "The `id` of the dial's answer")),
+    responses(
+        (status = 200, description = "The dial", body = CallView),
+        (status = 404, description = "`unknown_call`", body = ActionResult),
+        (status = 401, description = "`unauthorized`", body = ActionResult),
+    )
+)]
+pub(super) async fn read_call(
     State(gw): State<Arc<Gateway>>,
     id: Result<Path<String>, PathRejection>,
     headers: HeaderMap,
@@ -94,19 +108,39 @@ async fn read_call(
 }
 
 /// `POST` body: only what the dial does not already say.
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Default, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
-struct CallBody {
+pub(super) struct CallBody {
+    /// A target number (transfer, divert); also `to`.
     #[serde(alias = "to")]
     number: Option<String>,
+    /// DTMF digits for `dtmf`.
     digits: Option<String>,
+    /// Options the action declares, by name.
     #[serde(default)]
+    #[schema(schema_with = super::openapi::scalar_map)]
     options: BTreeMap<String, Scalar>,
+    /// Render and answer what would be sent, sending nothing.
     #[serde(default)]
+    #[schema(schema_with = super::openapi::scalar)]
     dry_run: Option<Scalar>,
 }
 
-async fn act_on_call(
+/// Run an action on an earlier dial: its branch, extension and PBX call id
+/// come from the dial. The body is optional.
+#[utoipa::path(
+    post,
+    path = "/v1/calls/{id}/{action}",
+    tag = "calls",
+    request_body(content = Option<CallBody>, description = "Optional: what the dial does not already say"),
+    params(
+        ("id" = String, Path, description = "The `id` of the dial's answer"),
+        ("action" = String, Path, description = "An action the dial's branch has (`hangup`, `transfer`, …)"),
+        ("Idempotency-Key" = Option<String>, Header, description = "The same key again within 24 h gets the first answer"),
+    ),
+    responses(super::openapi::Answers)
+)]
+pub(super) async fn act_on_call(
     State(gw): State<Arc<Gateway>>,
     path: Result<Path<(String, String)>, PathRejection>,
     headers: HeaderMap,

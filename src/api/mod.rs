@@ -3,7 +3,10 @@
 //! path and a panic), a request id on every request and its trace span.
 //!
 //! Areas: `actions` (`/v1/dial`, `/v1/actions/ACTION`), `calls`
-//! (`/v1/calls/ID`, `/v1/calls/ID/ACTION`), `health` (`/healthz`).
+//! (`/v1/calls/ID`, `/v1/calls/ID/ACTION`), `health` (`/healthz`), `admin`
+//! (`/v1/admin/reload`), `metrics` (`/metrics`), `openapi`
+//! (`/openapi.json`, generated from the handlers' annotations). Browsers on
+//! the origins `cors:` lists may call it all (`cors`).
 //!
 //! Handlers only translate HTTP to an [`ActionInput`] and a result back; the
 //! decisions are the gateway's ([`crate::call`]).
@@ -11,8 +14,12 @@
 //! [`ActionInput`]: crate::call::input::ActionInput
 
 mod actions;
+mod admin;
 mod calls;
+mod cors;
 mod health;
+mod metrics;
+mod openapi;
 
 use std::sync::Arc;
 
@@ -27,15 +34,21 @@ use crate::call::Gateway;
 use crate::guard::keys::Credential;
 use crate::outcome::{ActionResult, Refusal, Status};
 
+pub use openapi::document as openapi_document;
+
 /// Largest request body accepted.
 pub const MAX_BODY: usize = 64 * 1024;
 
 /// The API's routes over a gateway.
 pub fn router(gateway: Arc<Gateway>) -> Router {
-    Router::new()
+    let cors = gateway.snapshot().settings.cors.clone();
+    let router = Router::new()
         .merge(actions::router())
         .merge(calls::router())
         .merge(health::router())
+        .merge(admin::router())
+        .merge(metrics::router())
+        .merge(openapi::router())
         .fallback(not_found)
         .with_state(gateway)
         .layer(DefaultBodyLimit::max(MAX_BODY))
@@ -45,7 +58,8 @@ pub fn router(gateway: Arc<Gateway>) -> Router {
             let id = req.headers().get("x-request-id").and_then(|v| v.to_str().ok()).unwrap_or("");
             tracing::debug_span!("http", method = %req.method(), path = %req.uri().path(), request_id = id)
         }))
-        .layer(SetRequestIdLayer::x_request_id(Ulids))
+        .layer(SetRequestIdLayer::x_request_id(Ulids));
+    cors::layer(router, &cors)
 }
 
 /// Request ids are ULIDs, like the gateway's own result ids.
@@ -92,6 +106,11 @@ fn credential(headers: &HeaderMap, query_key: Option<String>) -> Credential {
     });
     let key = bearer.or_else(|| text("x-api-key").map(str::to_string)).or(query_key.filter(|k| !k.is_empty()));
     Credential::Presented(key)
+}
+
+/// The first query parameter named `name`.
+fn query_param(uri: &Uri, name: &str) -> Option<String> {
+    form_urlencoded::parse(uri.query().unwrap_or("").as_bytes()).find(|(k, _)| k == name).map(|(_, v)| v.into_owned())
 }
 
 /// A browser (not a script) asking: `Accept` prefers HTML.

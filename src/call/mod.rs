@@ -18,6 +18,7 @@
 pub mod audit;
 mod by_id;
 pub mod input;
+mod reload;
 
 use std::hash::{Hash, Hasher};
 use std::sync::Arc;
@@ -32,6 +33,7 @@ use crate::outcome::{ActionResult, Refusal, Status};
 use crate::state::{Runtime, Snapshot, WindowKey};
 use crate::template::Rendered;
 use input::{ActionInput, Checked};
+pub use reload::{Report, Trigger};
 
 /// How long a request waits for a free slot under `max_in_flight` before 429.
 pub const IN_FLIGHT_WAIT: Duration = Duration::from_secs(1);
@@ -42,6 +44,7 @@ pub struct Gateway {
     snapshot: ArcSwap<Snapshot>,
     runtime: Runtime,
     tasks: TaskTracker,
+    reloads: reload::Reloads,
 }
 
 impl std::fmt::Debug for Gateway {
@@ -60,7 +63,8 @@ enum Claimed {
 
 impl Gateway {
     pub fn new(snapshot: Snapshot, runtime: Runtime) -> Self {
-        Gateway { snapshot: ArcSwap::from_pointee(snapshot), runtime, tasks: TaskTracker::new() }
+        let reloads = reload::Reloads::new(&snapshot, &runtime.metrics);
+        Gateway { snapshot: ArcSwap::from_pointee(snapshot), runtime, tasks: TaskTracker::new(), reloads }
     }
 
     /// The configuration requests start with now.
@@ -142,6 +146,7 @@ impl Gateway {
             Err((refusal, input)) => (ActionResult::refused(id, &refusal, None, input.action()), input),
         };
         self.remember(&result, &input, &caller, dialled.as_deref(), created);
+        self.runtime.metrics.request(&snapshot.profiles, &result);
         audit::record(&result, &input, &caller, dialled.as_deref(), started);
         result
     }
@@ -226,8 +231,10 @@ impl Gateway {
                 return result;
             }
         };
+        let busy = self.runtime.metrics.in_flight(branch);
         let (sent, elapsed) = self.runtime.clients.send(&request, act.timeout, &checked.profile.tls).await;
-        drop(permit);
+        drop((permit, busy));
+        self.runtime.metrics.pbx_duration(branch, action, elapsed);
         let elapsed_ms = elapsed.as_millis() as u64;
         let result = match sent {
             Err(e) => ActionResult::from_send_error(id, branch, action, &e, elapsed_ms),

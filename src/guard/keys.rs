@@ -57,6 +57,8 @@ pub enum KeyError {
     OutOfScope { key: String, branch: String },
     #[error("key {key:?} is over its rate of {rate}")]
     OverRate { key: String, rate: String },
+    #[error("key {key:?} is not an admin key: /v1/admin needs a key with `admin: true`")]
+    NotAdmin { key: String },
 }
 
 /// 401 unless the credential names one of `keys` (or no keys are configured).
@@ -84,6 +86,17 @@ pub fn may_use(key: &KeySpec, branch: &str) -> Result<(), KeyError> {
         Some(list) if !list.iter().any(|b| b == branch) => {
             Err(KeyError::OutOfScope { key: key.name.clone(), branch: branch.to_string() })
         }
+        _ => Ok(()),
+    }
+}
+
+/// 403 unless the caller may administer the gateway (`/v1/admin/*`): a key
+/// with `admin: true`, the local command line, or anyone when no keys are
+/// configured (then only loopback is served, unless `--no-auth` says
+/// something in front authenticates).
+pub fn may_administer(caller: &Caller<'_>) -> Result<(), KeyError> {
+    match caller {
+        Caller::Key(k) if !k.admin => Err(KeyError::NotAdmin { key: k.name.clone() }),
         _ => Ok(()),
     }
 }
@@ -137,6 +150,16 @@ mod tests {
         assert!(matches!(may_use(web, "leeds"), Err(KeyError::OutOfScope { .. })));
         assert!(matches!(authenticate(&keys, &Credential::Local), Ok(Caller::Local)));
         assert!(matches!(authenticate(&[], &Credential::Presented(None)), Ok(Caller::Anonymous)));
+    }
+
+    #[test]
+    fn only_admin_keys_administer() {
+        let plain = key("erp", "erp-key-0123456789", &["*"], None);
+        let admin = KeySpec { admin: true, ..key("ops", "ops-key-0123456789", &["*"], None) };
+        assert!(matches!(may_administer(&Caller::Key(&plain)), Err(KeyError::NotAdmin { .. })));
+        assert!(may_administer(&Caller::Key(&admin)).is_ok());
+        assert!(may_administer(&Caller::Anonymous).is_ok(), "no keys: the loopback gateway is open");
+        assert!(may_administer(&Caller::Local).is_ok());
     }
 
     #[test]

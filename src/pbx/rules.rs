@@ -197,6 +197,11 @@ pub struct Reading {
 }
 
 impl Rules {
+    /// The names of its expressions' templates in the environment.
+    pub fn template_names(&self) -> Vec<&str> {
+        [&self.ok, &self.call_id, &self.message].into_iter().flatten().map(|e| &*e.template).collect()
+    }
+
     /// Compiles each expression into `env`, the environment answers will be
     /// read with (strict about undefined names, as [`crate::template::new_env`]
     /// makes it), then reads each example with the rules, as if it came with

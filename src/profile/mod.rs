@@ -50,6 +50,9 @@ pub struct Profile {
     /// What to send when this branch's calls have events (shared with
     /// deliveries still queued when a reload replaces the profile).
     pub hooks: Vec<Arc<Hook>>,
+    /// A hash of what it was built from (its file and every file it
+    /// extends), so a reload can tell a changed branch from one read again.
+    pub fingerprint: u64,
 }
 
 /// The longest option value accepted, whatever its pattern allows: a value
@@ -102,6 +105,15 @@ impl Profile {
     pub fn action_names(&self) -> impl Iterator<Item = &str> {
         self.actions.iter().map(|(n, _)| n.as_str())
     }
+
+    /// The names of every template its actions render and read answers with.
+    fn template_names(&self) -> impl Iterator<Item = &str> {
+        let actions = self
+            .actions
+            .iter()
+            .flat_map(|(_, a)| a.template.template_names().into_iter().chain(a.response.template_names()));
+        actions.chain(self.hooks.iter().flat_map(|h| h.template.template_names()))
+    }
 }
 
 /// All branches, by branch id, and the templates they share.
@@ -146,6 +158,11 @@ impl Profiles {
     }
     pub fn iter(&self) -> impl Iterator<Item = &Arc<Profile>> {
         self.map.values()
+    }
+    /// Whether `branch` is served with the version an earlier load kept,
+    /// because its file now has errors.
+    pub fn is_kept(&self, branch: &str) -> bool {
+        self.broken.contains_key(branch) && self.map.contains_key(branch)
     }
     /// Why `branch` did not load, when its file exists but has errors.
     pub fn broken(&self, branch: &str) -> Option<&str> {
@@ -247,7 +264,15 @@ impl<'a> Loader<'a> {
     }
 
     /// Every `*.yaml`/`*.yml` directly in `dir` is a branch named by its stem.
-    pub fn load_dir(mut self, dir: &Path) -> (Profiles, Vec<Diagnostic>) {
+    pub fn load_dir(self, dir: &Path) -> (Profiles, Vec<Diagnostic>) {
+        self.load_dir_keeping(dir, &Profiles::default())
+    }
+
+    /// As [`Loader::load_dir`], for a reload: a branch whose file now fails
+    /// keeps its version from `last` (still listed as broken, with its
+    /// problem), so one bad edit does not take a working branch down. A
+    /// branch whose file is gone is gone.
+    pub fn load_dir_keeping(mut self, dir: &Path, last: &Profiles) -> (Profiles, Vec<Diagnostic>) {
         let mut profiles = Profiles::default();
         let entries = match std::fs::read_dir(dir) {
             Ok(e) => e,
@@ -282,6 +307,20 @@ impl<'a> Loader<'a> {
             self.diagnostics.push(Diagnostic::whole_file(dir, "no profiles: add one NAME.yaml per branch"));
         }
         self.diagnostics.dedup();
+        let broken: Vec<String> = profiles.broken.keys().cloned().collect();
+        for branch in broken {
+            let Some(kept) = last.get(&branch).filter(|_| profiles.get(&branch).is_none()) else { continue };
+            let carried: Result<(), String> =
+                kept.template_names().try_for_each(|name| self.templates.carry(&last.templates, name));
+            match carried {
+                Ok(()) => {
+                    profiles.map.insert(branch, kept.clone());
+                }
+                Err(e) => self
+                    .diagnostics
+                    .push(Diagnostic::whole_file(&kept.file, format!("the last good version cannot be kept: {e}"))),
+            }
+        }
         profiles.templates = Arc::new(self.templates);
         profiles.global_hooks = self.global_hooks;
         (profiles, self.diagnostics)
@@ -319,8 +358,15 @@ impl<'a> Loader<'a> {
             let holder = chain.iter().find(|p| yaml::locate(&p.source, path).is_some()).unwrap_or(&chain[0]);
             holder.path.parent().map(Path::to_path_buf).unwrap_or_default()
         };
+        let fingerprint = {
+            use std::hash::{Hash, Hasher};
+            let mut h = std::collections::hash_map::DefaultHasher::new();
+            chain.iter().for_each(|p| (&p.path, &p.source).hash(&mut h));
+            h.finish()
+        };
         match compile::compile(&mut self.templates, raw, &dir_of) {
             Ok(compiled) => Some(Profile {
+                fingerprint,
                 branch,
                 name: compiled.name,
                 file: file.to_path_buf(),

@@ -1,5 +1,6 @@
 //! `webdial.yaml`: the server's own settings — where to listen, where the
-//! profiles are, API keys, the duplicate window. Paths are relative to the
+//! profiles are, API keys, the duplicate window, the browser origins
+//! allowed (CORS). Paths are relative to the
 //! file itself; `${ENV}` values are read at load and are secrets.
 //!
 //! Everything here is plain, validated data: what uses it (the key check,
@@ -8,6 +9,7 @@
 pub mod diagnostic;
 pub mod yaml;
 
+use std::collections::BTreeMap;
 use std::net::SocketAddr;
 use std::num::NonZeroU32;
 use std::path::{Path, PathBuf};
@@ -39,6 +41,16 @@ pub struct Settings {
     /// `hooks:`, every branch's, as written: compiled with the profiles,
     /// since a hook's request is a template.
     pub hooks: Option<Section>,
+    /// The web origins whose pages may call the API from a browser.
+    pub cors: Cors,
+    /// Reload by itself when a file under the profiles folder changes
+    /// (`watch_profiles: false`: only on SIGHUP or `POST /v1/admin/reload`,
+    /// e.g. where the folder is on a network file system).
+    pub watch_profiles: bool,
+    /// Each top-level key of the file as written (before `${ENV}`), in a
+    /// normal form: a reload compares it with the file now to tell which
+    /// settings changed, whatever settings exist.
+    pub written: BTreeMap<String, String>,
 }
 
 /// A part of `webdial.yaml` that a later layer compiles, with `${ENV}`
@@ -57,6 +69,29 @@ impl std::fmt::Debug for Section {
     }
 }
 
+/// `cors: {origins: [...]}`: exact origins (`https://crm.example.com`),
+/// normalized as browsers send them (lowercase, no default port, no path).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Cors {
+    pub origins: Vec<String>,
+}
+
+impl Cors {
+    /// Reads one origin as written, or says what is wrong with it.
+    pub fn origin(text: &str) -> Result<String, String> {
+        if text.trim() == "*" {
+            return Err("`*` is not allowed: list each origin whose pages may use the API keys".into());
+        }
+        let url = url::Url::parse(text.trim()).map_err(|e| format!("origin {text:?} is not a URL: {e}"))?;
+        let bare = url.path() == "/" && url.query().is_none() && url.fragment().is_none();
+        if !matches!(url.scheme(), "http" | "https") || url.host_str().is_none() || !bare || !url.username().is_empty()
+        {
+            return Err(format!("origin {text:?} is not like https://crm.example.com (scheme, host, optional port)"));
+        }
+        Ok(url.origin().ascii_serialization())
+    }
+}
+
 /// One configured API key.
 #[derive(Clone)]
 pub struct KeySpec {
@@ -66,6 +101,8 @@ pub struct KeySpec {
     /// `None` = every branch (`"*"`).
     pub branches: Option<Vec<String>>,
     pub rate: Option<Rate>,
+    /// May use `/v1/admin/*` (reload).
+    pub admin: bool,
 }
 
 impl std::fmt::Debug for KeySpec {
@@ -74,6 +111,7 @@ impl std::fmt::Debug for KeySpec {
             .field("name", &self.name)
             .field("branches", &self.branches)
             .field("rate", &self.rate)
+            .field("admin", &self.admin)
             .finish_non_exhaustive()
     }
 }
@@ -113,7 +151,7 @@ impl KeySpec {
         }
         let branches = if branches.iter().any(|b| b == "*") { None } else { Some(branches) };
         let rate = rate.map(Rate::parse).transpose()?;
-        Ok(KeySpec { name, secret, branches, rate })
+        Ok(KeySpec { name, secret, branches, rate, admin: false })
     }
 }
 
@@ -143,6 +181,14 @@ struct RawSettings {
     dedupe_window: Option<RawDuration>,
     /// Checked where hooks are compiled (`profile::hooks`).
     hooks: Option<yaml::Value>,
+    cors: Option<RawCors>,
+    watch_profiles: Option<bool>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawCors {
+    origins: Vec<String>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -152,6 +198,8 @@ struct RawKey {
     key: String,
     branches: Vec<String>,
     rate: Option<String>,
+    #[serde(default)]
+    admin: bool,
 }
 
 impl Settings {
@@ -165,6 +213,9 @@ impl Settings {
             keys: Vec::new(),
             dedupe_window: DEFAULT_DEDUPE_WINDOW,
             hooks: None,
+            cors: Cors::default(),
+            watch_profiles: true,
+            written: BTreeMap::new(),
         }
     }
 
@@ -185,11 +236,13 @@ impl Settings {
             let (line, col) = yaml::locate(&source, path).unwrap_or((1, 1));
             Diagnostic::new(file, line, col, message)
         };
+        let mut written = BTreeMap::new();
         let raw: RawSettings = if source.trim().is_empty() {
             RawSettings::default()
         } else {
             let (_, mut value) = yaml::parse::<RawSettings>(&source)
                 .map_err(|e| vec![Diagnostic::new(file, e.line, e.column, e.message)])?;
+            written = yaml::top_level(&value);
             let errors = yaml::expand_env(&mut value, env, &mut |s| crate::secrets::register(s));
             if !errors.is_empty() {
                 return Err(errors.into_iter().map(|(p, m)| at(&p, m)).collect());
@@ -227,14 +280,33 @@ impl Settings {
                 continue;
             }
             match KeySpec::new(k.name, k.key, k.branches, k.rate.as_deref()) {
-                Ok(key) => keys.push(key),
+                Ok(key) => keys.push(KeySpec { admin: k.admin, ..key }),
                 Err(m) => errors.push(at(&here, m)),
+            }
+        }
+        let mut cors = Cors::default();
+        for (i, origin) in raw.cors.map(|c| c.origins).unwrap_or_default().iter().enumerate() {
+            match Cors::origin(origin) {
+                Ok(o) if !cors.origins.contains(&o) => cors.origins.push(o),
+                Ok(_) => {}
+                Err(m) => errors.push(at(&yaml::Path::parse("cors.origins").index(i), m)),
             }
         }
         let profiles = base.join(raw.profiles.as_deref().unwrap_or("profiles"));
         let hooks = raw.hooks.map(|value| Section { value, source: Arc::from(source.as_str()) });
         if errors.is_empty() {
-            Ok(Settings { file: file.to_path_buf(), listen, profiles, keys, dedupe_window, hooks })
+            let watch_profiles = raw.watch_profiles.unwrap_or(true);
+            Ok(Settings {
+                file: file.to_path_buf(),
+                listen,
+                profiles,
+                keys,
+                dedupe_window,
+                cors,
+                watch_profiles,
+                written,
+                hooks,
+            })
         } else {
             Err(errors)
         }
@@ -251,6 +323,16 @@ mod tests {
         assert_eq!((r.count.get(), r.period), (30, Duration::from_secs(60)));
         assert!(Rate::parse("30 per min").is_err());
         assert!(Rate::parse("0/min").is_err());
+    }
+
+    #[test]
+    fn origins_are_exact_and_normal() {
+        assert_eq!(Cors::origin("https://CRM.example.com").unwrap(), "https://crm.example.com");
+        assert_eq!(Cors::origin("https://crm.example.com:443/").unwrap(), "https://crm.example.com");
+        assert_eq!(Cors::origin("http://127.0.0.1:3000").unwrap(), "http://127.0.0.1:3000");
+        for bad in ["*", "crm.example.com", "https://crm.example.com/app", "ftp://x", "https://a@b"] {
+            assert!(Cors::origin(bad).is_err(), "{bad}");
+        }
     }
 
     #[test]

@@ -92,6 +92,19 @@ pub fn parse<T: DeserializeOwned>(source: &str) -> Result<(T, Value), YamlError>
     Ok((typed, value))
 }
 
+/// Each top-level key of a mapping, with its value written back as YAML:
+/// the same settings written with other spacing, quoting or comments read
+/// the same, so two versions of a file compare by what they say.
+pub fn top_level(value: &Value) -> std::collections::BTreeMap<String, String> {
+    let Value::Mapping(map) = value else { return Default::default() };
+    map.iter()
+        .map(|(k, v)| {
+            let key = k.as_str().map_or_else(|| serde_yaml::to_string(k).unwrap_or_default(), str::to_string);
+            (key, serde_yaml::to_string(v).unwrap_or_default())
+        })
+        .collect()
+}
+
 /// Converts an already-parsed (and possibly merged) value to `T`.
 pub fn from_value<T: DeserializeOwned>(value: Value) -> Result<T, String> {
     serde_yaml::from_value(value).map_err(|e| yaml_error(e).message)

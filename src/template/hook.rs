@@ -61,6 +61,15 @@ impl HookTemplate {
             .map(|j| HookTemplate { kind: Kind::Jinja(Box::new(j)) })
     }
 
+    /// The names of the templates it renders with in the shared
+    /// environment (none for an Integra line).
+    pub fn template_names(&self) -> Vec<&str> {
+        match &self.kind {
+            Kind::Integra(..) => Vec::new(),
+            Kind::Jinja(j) => j.template_names(),
+        }
+    }
+
     /// An Integra line (as opposed to the full form).
     pub fn is_integra(&self) -> bool {
         matches!(self.kind, Kind::Integra(..))

@@ -70,6 +70,20 @@ impl Templates {
     }
 }
 
+impl Templates {
+    /// Copies the template `name` from `from` unless this environment has
+    /// it, so a branch kept from an earlier load (its file now fails)
+    /// renders with a newer environment. A template's name is its escaping
+    /// and its source, so the same name in both is the same template.
+    pub fn carry(&mut self, from: &Templates, name: &str) -> Result<(), String> {
+        if self.env.get_template(name).is_ok() {
+            return Ok(());
+        }
+        let source = from.env.get_template(name).map_err(|e| template_error(&e))?.source().to_string();
+        self.env.add_template_owned(name.to_string(), source).map_err(|e| template_error(&e))
+    }
+}
+
 impl std::ops::Deref for Templates {
     type Target = Environment<'static>;
     fn deref(&self) -> &Self::Target {
@@ -373,6 +387,11 @@ impl Jinja {
             None => {}
         }
         all
+    }
+
+    /// The names of every template it renders with.
+    pub(super) fn template_names(&self) -> Vec<&str> {
+        self.templates().into_iter().map(|t| &*t.name).collect()
     }
 
     /// Renders a request to send, or the client-side URI to open.

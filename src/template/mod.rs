@@ -59,7 +59,7 @@ pub struct Request {
 
 /// How a request is shown to people (dry run, `render`): secrets as `***`,
 /// credentials in `Authorization` always masked.
-#[derive(Debug, Clone, Serialize, PartialEq)]
+#[derive(Debug, Clone, Serialize, PartialEq, utoipa::ToSchema)]
 pub struct ShownRequest {
     pub method: &'static str,
     pub url: String,
@@ -188,6 +188,15 @@ impl RequestTemplate {
             iqx::Line::Uri(_) => None,
         };
         RequestTemplate { kind: Kind::Iqx(line, base) }
+    }
+
+    /// The names of the templates it renders with in the shared
+    /// environment (none for an IQX line, which renders without one).
+    pub fn template_names(&self) -> Vec<&str> {
+        match &self.kind {
+            Kind::Iqx(..) => Vec::new(),
+            Kind::Jinja(j) => j.template_names(),
+        }
     }
 
     /// An IQX one-liner (as opposed to the full form).

@@ -46,10 +46,8 @@ async fn gateway(limits: Limits) -> SocketAddr {
     let settings = webdial::settings::Settings {
         file: "webdial.yaml".into(),
         listen: "127.0.0.1:0".parse().unwrap(),
-        profiles: "profiles".into(),
-        keys: Vec::new(),
         dedupe_window: Duration::ZERO,
-        hooks: None,
+        ..webdial::settings::Settings::for_profiles("profiles".as_ref())
     };
     let gw = webdial::app::build(settings, webdial::profile::Profiles::default()).unwrap();
     serve(webdial::api::router(gw), limits).await
