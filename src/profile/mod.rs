@@ -195,9 +195,14 @@ struct Parsed {
 pub struct Loader<'a> {
     env: &'a dyn Fn(&str) -> Option<String>,
     templates: Templates,
-    cache: HashMap<PathBuf, Result<Arc<Parsed>, ()>>,
+    /// Each file read, or its first problem: a preset that fails is
+    /// reported once, and still named as the reason for every branch on it.
+    cache: HashMap<PathBuf, Result<Arc<Parsed>, Option<Diagnostic>>>,
     diagnostics: Vec<Diagnostic>,
     global_hooks: Vec<Arc<Hook>>,
+    /// The problem of a failed file met again in the cache, for the branch
+    /// being loaded.
+    reused: Option<Diagnostic>,
 }
 
 /// Loads every branch in `dir` with the process environment.
@@ -214,6 +219,7 @@ impl<'a> Loader<'a> {
             cache: HashMap::new(),
             diagnostics: Vec::new(),
             global_hooks: Vec::new(),
+            reused: None,
         }
     }
 
@@ -287,8 +293,10 @@ impl<'a> Loader<'a> {
         files.sort();
         for file in files {
             let before = self.diagnostics.len();
+            self.reused = None;
             let loaded = self.load_branch(&file);
-            if let (None, Some(first)) = (&loaded, self.diagnostics.get(before)) {
+            let first = self.diagnostics.get(before).cloned().or_else(|| self.reused.take());
+            if let (None, Some(first)) = (&loaded, first) {
                 let branch = file.file_stem().map(|s| s.to_string_lossy().to_string()).unwrap_or_default();
                 profiles.broken.insert(branch, first.to_string());
             }
@@ -446,10 +454,18 @@ impl<'a> Loader<'a> {
     /// Reads, parses (typed, for located errors) and expands `${ENV}` in one file.
     fn parse(&mut self, path: &Path) -> Option<Arc<Parsed>> {
         if let Some(cached) = self.cache.get(path) {
-            return cached.clone().ok();
+            return match cached {
+                Ok(parsed) => Some(parsed.clone()),
+                Err(first) => {
+                    self.reused = first.clone();
+                    None
+                }
+            };
         }
+        let before = self.diagnostics.len();
         let result = self.parse_uncached(path);
-        self.cache.insert(path.to_path_buf(), result.clone().ok_or(()));
+        let cached = result.clone().ok_or_else(|| self.diagnostics.get(before).cloned());
+        self.cache.insert(path.to_path_buf(), cached);
         result
     }
 

@@ -10,6 +10,8 @@ pub struct App {
     pub url: String,
     pub pbx: StandIn,
     pub client: reqwest::Client,
+    /// The gateway being served (to reload it, read its metrics, wait for its reloads).
+    pub gw: std::sync::Arc<webdial::call::Gateway>,
     /// Kept so the profiles outlive the gateway.
     _dir: tempfile::TempDir,
 }
@@ -75,8 +77,8 @@ pub async fn spawn_with(
     let gw = webdial::app::build(s, loaded.profiles).expect("gateway");
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
     let url = format!("http://{}", listener.local_addr().expect("addr"));
-    tokio::spawn(webdial::app::serve(gw, listener, std::future::pending(), Duration::from_secs(1)));
-    App { url, pbx, client: reqwest::Client::new(), _dir: dir }
+    tokio::spawn(webdial::app::serve(gw.clone(), listener, std::future::pending(), Duration::from_secs(1)));
+    App { url, pbx, client: reqwest::Client::new(), gw, _dir: dir }
 }
 
 /// A VOIspeed branch on the stand-in.
@@ -93,6 +95,11 @@ impl App {
     pub async fn get(&self, query: &str) -> (u16, Value) {
         let resp = self.client.get(format!("{}/v1/dial?{query}", self.url)).send().await.expect("get");
         read(resp).await
+    }
+
+    /// The folder holding `webdial.yaml` and `profiles/`.
+    pub fn dir(&self) -> &Path {
+        self._dir.path()
     }
 
     pub fn received(&self) -> Vec<Received> {

@@ -14,6 +14,7 @@ mod keys;
 mod layers;
 mod limits;
 mod numbers;
+mod reload;
 mod safety;
 mod seed_verbs;
 mod serve;
