@@ -165,17 +165,25 @@ pub struct PbxInfo {
 /// The answer to one request: the one JSON shape.
 #[derive(Debug, Clone, Serialize, PartialEq, utoipa::ToSchema)]
 pub struct ActionResult {
+    /// `accepted`, `open_uri` or `dry_run`.
     ok: bool,
     pub status: Status,
     pub branch: Option<String>,
     pub action: String,
+    /// The PBX's id of the call or request, when its answer has one.
     pub call_id: Option<String>,
+    /// Why it failed: the PBX's own words, or the gateway's.
     pub message: Option<String>,
+    /// `open_uri`: the client-side URI to open.
     pub uri: Option<String>,
+    /// The gateway's own id for this request (`/v1/calls/{id}`).
     pub id: String,
+    /// What the PBX answered, when it was asked.
     pub pbx: Option<PbxInfo>,
+    /// `dry_run`: what would have been sent (secrets as `***`).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub request: Option<ShownRequest>,
+    /// A repeat answered with the first request's answer.
     #[serde(skip_serializing_if = "std::ops::Not::not")]
     pub duplicate: bool,
 }
