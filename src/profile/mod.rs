@@ -120,7 +120,8 @@ impl Profile {
 #[derive(Debug, Clone)]
 pub struct Profiles {
     map: HashMap<String, Arc<Profile>>,
-    /// Branches whose file exists but did not load, with their first problem.
+    /// Branches whose file exists but did not load, with their first
+    /// problem; after a reload one may also be in `map`, kept from before.
     broken: HashMap<String, String>,
     templates: Arc<Templates>,
     /// `hooks:` in `webdial.yaml`: every branch's.
