@@ -1,7 +1,7 @@
 //! `GET /openapi.json`: an OpenAPI 3.1 description of the API, generated
 //! from the handlers' `#[utoipa::path]` annotations and the answer types'
 //! `ToSchema` derives, so it changes with the code. A handler added to a
-//! router must be listed in [`Doc`]'s `paths(...)` too; `tests/it/api.rs`
+//! router must be listed in [`Doc`]'s `paths(...)` too; `tests/it/openapi.rs`
 //! fails on a route the document lacks.
 
 use std::sync::{Arc, OnceLock};
