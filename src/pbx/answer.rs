@@ -17,6 +17,8 @@
 use serde::{Deserialize, Serialize};
 use serde_json::Value as Json;
 
+use crate::template::json_depth_exceeds;
+
 /// How to parse an answer.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize, Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "lowercase")]
@@ -112,34 +114,6 @@ fn json_to_value(raw: &str) -> Result<Json, String> {
         return Err(too_deep());
     }
     serde_json::from_str(raw).map_err(|e| format!("the answer is not valid JSON: {e}"))
-}
-
-/// Whether brackets outside strings nest deeper than `max`: one pass, no recursion.
-fn json_depth_exceeds(raw: &str, max: usize) -> bool {
-    let (mut depth, mut in_string, mut escaped) = (0usize, false, false);
-    for b in raw.bytes() {
-        if in_string {
-            match b {
-                _ if escaped => escaped = false,
-                b'\\' => escaped = true,
-                b'"' => in_string = false,
-                _ => {}
-            }
-            continue;
-        }
-        match b {
-            b'"' => in_string = true,
-            b'[' | b'{' => {
-                depth += 1;
-                if depth > max {
-                    return true;
-                }
-            }
-            b']' | b'}' => depth = depth.saturating_sub(1),
-            _ => {}
-        }
-    }
-    false
 }
 
 /// XML → JSON per the module rules. DTDs are refused (no entity expansion);
@@ -274,6 +248,7 @@ mod tests {
                 assert_eq!(parse_body(Format::Auto, &answer(200, None, body)).unwrap().0, Format::Text);
             }
         });
+        assert_eq!(MAX_DEPTH, crate::template::FROM_JSON_DEPTH, "JSON inside an answer's string nests no deeper");
     }
 
     #[test]

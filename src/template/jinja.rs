@@ -573,9 +573,11 @@ fn json_template(env: &mut Templates, at: &str, v: &serde_json::Value, errors: &
 }
 
 /// A new shared template environment: strict undefined values, our URL
-/// escaping, `urlencode` that is never applied twice, and the number filters.
+/// escaping, `urlencode` that is never applied twice, the number filters,
+/// and the digests and encodings of [`super::filters`].
 pub fn new_env() -> Templates {
     let mut env = Environment::new();
+    super::filters::add(&mut env);
     env.set_undefined_behavior(UndefinedBehavior::Strict);
     // Our names are not file names: decide escaping by our own prefix only.
     env.set_auto_escape_callback(|name| {

@@ -24,6 +24,7 @@ use serde::Serialize;
 use crate::syntax::iqx::{self, Method, Piece};
 
 mod context;
+mod filters;
 mod hook;
 mod jinja;
 mod urls;
@@ -31,6 +32,7 @@ mod urls;
 use crate::number::NumberRules;
 use crate::secrets;
 pub use context::{Context, REQUEST_VALUES, RESERVED};
+pub use filters::{FROM_JSON_DEPTH, json_depth_exceeds};
 pub use hook::{HookTemplate, sample_event};
 pub use jinja::{Templates, new_env, template_error};
 use urls::{COMPONENT, FixedBase, URI_VALUE, build_url};
