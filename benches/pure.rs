@@ -52,6 +52,7 @@ fn benches(c: &mut Criterion) {
         http_status: 200,
         content_type: Some("text/html; charset=UTF-8".into()),
         location: None,
+        headers: Vec::new(),
         body: "<?xml version=\"1.0\" encoding=\"UTF-8\" ?>\n<result>\n<outcome>0</outcome>\n<request_id>15652770917203</request_id>\n</result>".into(),
     };
     c.bench_function("read_xml_voispeed", |b| b.iter(|| xml_rules.read(&env, black_box(&xml))));
@@ -71,6 +72,7 @@ fn benches(c: &mut Criterion) {
         http_status: 200,
         content_type: Some("application/json".into()),
         location: None,
+        headers: Vec::new(),
         body: r#"{"status":"OK","dial1_uid":"15652770917204.1","dial2_uid":"15652770917205.2"}"#.into(),
     };
     c.bench_function("read_json_click2call", |b| b.iter(|| json_rules.read(&env, black_box(&json))));

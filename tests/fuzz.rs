@@ -76,7 +76,7 @@ proptest! {
 
     #[test]
     fn reading_any_answer_never_panics(body in prop_oneof![any::<String>(), tricky(), "<[a-z]{1,3}( [a-z]=\"[^\"]{0,3}\")?>[^<]{0,8}(</[a-z]{1,3}>)?"], status in 100u16..600, ct in prop::option::of(prop_oneof![Just("application/json".to_string()), Just("text/xml".to_string()), Just("text/html".to_string())])) {
-        let answer = Answer { http_status: status, content_type: ct, location: None, body };
+        let answer = Answer { http_status: status, content_type: ct, location: None, headers: Vec::new(), body };
         let mut env = webdial::template::new_env();
         for format in [Format::Auto, Format::Xml, Format::Json, Format::Text] {
             let voispeed = Spec { format, ok: Some("outcome == '0'".into()), call_id: Some("request_id".into()), message: Some("error".into()), ..Spec::default() };
@@ -136,6 +136,7 @@ fn deeply_nested_answers_never_crash_and_past_the_bound_are_refused() {
                         http_status: 200,
                         content_type: ct.map(str::to_string),
                         location: None,
+                        headers: Vec::new(),
                         body: body.clone(),
                     };
                     for (format, rules) in &rules {

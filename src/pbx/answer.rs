@@ -36,7 +36,17 @@ pub struct Answer {
     pub http_status: u16,
     pub content_type: Option<String>,
     pub location: Option<String>,
+    /// Every header, names lower-cased, in the order received (a repeated
+    /// one, such as `set-cookie`, once per value).
+    pub headers: Vec<(String, String)>,
     pub body: String,
+}
+
+/// An empty HTTP 200 answer, for building examples and tests.
+impl Default for Answer {
+    fn default() -> Self {
+        Answer { http_status: 200, content_type: None, location: None, headers: Vec::new(), body: String::new() }
+    }
 }
 
 /// The answer could not be read: not in its format, or not with the profile's rules.
@@ -170,7 +180,12 @@ pub(super) mod testing {
     use super::Answer;
 
     pub(in crate::pbx) fn answer(status: u16, ct: Option<&str>, body: &str) -> Answer {
-        Answer { http_status: status, content_type: ct.map(str::to_string), location: None, body: body.to_string() }
+        Answer {
+            http_status: status,
+            content_type: ct.map(str::to_string),
+            body: body.to_string(),
+            ..Answer::default()
+        }
     }
 
     /// Answers `levels` deep: XML elements in elements, JSON arrays in arrays.

@@ -179,6 +179,12 @@ async fn read(mut resp: reqwest::Response) -> Result<Answer, SendError> {
         let content_type = header(reqwest::header::CONTENT_TYPE);
         let location = header(reqwest::header::LOCATION);
         let http_status = resp.status().as_u16();
+        // Names are lower-case already (the http crate keeps them so).
+        let headers: Vec<(String, String)> = resp
+            .headers()
+            .iter()
+            .filter_map(|(k, v)| v.to_str().ok().map(|v| (k.as_str().to_string(), v.to_string())))
+            .collect();
         if resp.content_length().is_some_and(|n| n > MAX_ANSWER as u64) {
             return Err(SendError::TooLarge);
         }
@@ -189,7 +195,7 @@ async fn read(mut resp: reqwest::Response) -> Result<Answer, SendError> {
             }
             body.extend_from_slice(&chunk);
         }
-        Ok(Answer { http_status, content_type, location, body: String::from_utf8_lossy(&body).into_owned() })
+        Ok(Answer { http_status, content_type, location, headers, body: String::from_utf8_lossy(&body).into_owned() })
     }
 }
 

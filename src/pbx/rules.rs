@@ -2,10 +2,12 @@
 //!
 //! This is the half of answer reading that knows profiles (the formats are
 //! [`super::answer`]): the `ok`, `call_id` and `message` expressions
-//! (minijinja) see the body's top-level keys plus `body`, `raw` and
-//! `http_status`, which win over body keys of the same name. On a 2xx
-//! answer, any expression that cannot be evaluated makes the answer a bad
-//! response; nothing here panics or guesses. Any other status is a refusal
+//! (minijinja) see the body's top-level keys plus `body`, `raw`,
+//! `http_status` and `headers`, which win over body keys of the same name.
+//! On an answer with a status read as an answer (any 2xx, or those
+//! `statuses:` lists: a desk phone may accept a dial with a 302), any
+//! expression that cannot be evaluated makes the answer a bad response;
+//! nothing here panics or guesses. Any other status is a refusal
 //! whatever its body (an empty redirect, a web server's error page): the
 //! body is read as far as it can be, for `message` and for the operator, and
 //! the HTTP status is the message when the PBX's own words cannot be found.
@@ -49,6 +51,8 @@ pub struct Spec {
     pub ok: Option<String>,
     pub call_id: Option<String>,
     pub message: Option<String>,
+    /// The HTTP statuses whose answers are read as answers; `None`: every 2xx.
+    pub statuses: Option<Vec<u16>>,
     /// Sample answer bodies (`example:`), tried at load: see [`Rules::compile`].
     pub examples: Vec<String>,
 }
@@ -67,6 +71,8 @@ pub struct RuleError {
 #[derive(Debug, Clone, Default)]
 pub struct Rules {
     format: Format,
+    /// The HTTP statuses read as answers; `None`: every 2xx.
+    statuses: Option<Vec<u16>>,
     ok: Option<Expr>,
     call_id: Option<Expr>,
     message: Option<Expr>,
@@ -76,7 +82,7 @@ pub struct Rules {
 /// in the environment (the prefix, then the expression's source).
 #[derive(Debug, Clone)]
 struct Expr {
-    field: &'static str,
+    field: Arc<str>,
     template: Arc<str>,
 }
 
@@ -95,9 +101,10 @@ impl Expr {
         format!("`{}: {}`", self.field, self.source())
     }
 
-    /// Compiles `source` into `env` unless an identical expression already is there.
-    fn compile(env: &mut Environment<'static>, field: &'static str, source: &str) -> Result<Expr, RuleError> {
-        let error = |e: minijinja::Error| RuleError { field, example: None, message: template_error(&e) };
+    /// Compiles `source` into `env` unless an identical expression already
+    /// is there; `field` is how messages name it (`ok`, `save.token`).
+    fn compile(env: &mut Environment<'static>, field: &str, source: &str) -> Result<Expr, String> {
+        let error = |e: minijinja::Error| template_error(&e);
         let template: Arc<str> = Arc::from(format!("{PREFIX}{source}"));
         if env.get_template(&template).is_err() {
             // One expression and nothing else, checked as such before it is
@@ -106,7 +113,7 @@ impl Expr {
             env.add_template_owned(template.to_string(), format!("{{% set {RESULT} = ({source}) %}}"))
                 .map_err(error)?;
         }
-        Ok(Expr { field, template })
+        Ok(Expr { field: Arc::from(field), template })
     }
 
     /// The expression's value in `ctx`, or why it has none, in full: the
@@ -196,6 +203,48 @@ pub struct Reading {
     pub body: Json,
 }
 
+/// What the expressions see of one answer ([`Rules::view`]).
+#[derive(Debug, Clone)]
+pub struct View(Value);
+
+/// An answer expression outside `response:` — a login step's `save`, a
+/// session's `ttl` and `renew_on` — compiled at load into the shared
+/// environment like `response:`'s own, and evaluated on a [`View`].
+#[derive(Debug, Clone)]
+pub struct Expression(Expr);
+
+impl Expression {
+    /// Compiles `source`; `field` is how messages name it (`save.token`).
+    pub fn compile(env: &mut Environment<'static>, field: &str, source: &str) -> Result<Expression, String> {
+        Expr::compile(env, field, source).map(Expression)
+    }
+
+    /// Its value on `view`. Giving nothing (none, or a name the answer
+    /// lacks) is an error that says what the answer has: a value to keep
+    /// must be there, never a guess.
+    pub fn value(&self, env: &Environment<'_>, view: &View) -> Result<Value, String> {
+        let value = self.0.eval(env, &view.0, "the answer")?;
+        if value.is_undefined() || value.is_none() {
+            return Err(match self.0.missing(env, &view.0, "the answer") {
+                Some(missing) => format!("{}: {missing}", self.0.quoted()),
+                None => format!("{} gave nothing", self.0.quoted()),
+            });
+        }
+        Ok(value)
+    }
+
+    /// Whether it is true on `view`. One that cannot be evaluated is false:
+    /// used where true triggers something (`renew_on` sends again).
+    pub fn holds(&self, env: &Environment<'_>, view: &View) -> bool {
+        self.0.eval(env, &view.0, "the answer").is_ok_and(|v| v.is_true())
+    }
+
+    /// `save.token: access_token`, as messages quote it.
+    pub fn quoted(&self) -> String {
+        self.0.quoted()
+    }
+}
+
 impl Rules {
     /// The names of its expressions' templates in the environment.
     pub fn template_names(&self) -> Vec<&str> {
@@ -216,14 +265,25 @@ impl Rules {
     pub fn compile(env: &mut Environment<'static>, spec: Spec) -> Result<Rules, Vec<RuleError>> {
         let mut errors = Vec::new();
         let mut compile = |field: &'static str, source: Option<String>| {
-            Expr::compile(env, field, &source?).map_err(|e| errors.push(e)).ok()
+            Expr::compile(env, field, &source?)
+                .map_err(|message| errors.push(RuleError { field, example: None, message }))
+                .ok()
         };
+        let bad_status = spec.statuses.iter().flatten().find(|s| !(100..=599).contains(*s)).copied();
         let rules = Rules {
             format: spec.format,
+            statuses: spec.statuses.clone(),
             ok: compile("ok", spec.ok),
             call_id: compile("call_id", spec.call_id),
             message: compile("message", spec.message),
         };
+        if let Some(bad) = bad_status {
+            errors.push(RuleError {
+                field: "statuses",
+                example: None,
+                message: format!("{bad} is not an HTTP status"),
+            });
+        }
         if errors.is_empty() {
             let several = spec.examples.len() > 1;
             for (i, example) in spec.examples.iter().enumerate() {
@@ -249,15 +309,15 @@ impl Rules {
     /// where reading would take it as undefined (a typo in `call_id` would
     /// otherwise just lose every call id).
     fn try_example(&self, env: &Environment<'_>, example: &str, what: &str) -> Result<(), RuleError> {
-        let answer = Answer { http_status: 200, content_type: None, location: None, body: example.to_string() };
+        let answer = Answer { body: example.to_string(), ..Answer::default() };
         let (_, body) = parse_body(self.format, &answer).map_err(|e| RuleError {
             field: "example",
             example: None,
             message: format!("{what} cannot be read: {}", e.message),
         })?;
         let ctx = context(&body, &answer);
-        let try_on = |expr: &Expr| {
-            let fail = |message| RuleError { field: expr.field, example: None, message };
+        let try_on = |field: &'static str, expr: &Expr| {
+            let fail = |message| RuleError { field, example: None, message };
             let value = expr.eval(env, &ctx, what).map_err(fail)?;
             match value.is_undefined().then(|| expr.missing(env, &ctx, what)).flatten() {
                 Some(missing) => Err(fail(format!("{}: {missing}", expr.quoted()))),
@@ -265,21 +325,43 @@ impl Rules {
             }
         };
         let ok = match &self.ok {
-            Some(expr) => try_on(expr)?.is_true(),
+            Some(expr) => try_on("ok", expr)?.is_true(),
             None => true,
         };
-        if let Some(expr) = if ok { &self.call_id } else { &self.message } {
-            try_on(expr)?;
+        match (ok, &self.call_id, &self.message) {
+            (true, Some(expr), _) => try_on("call_id", expr).map(drop),
+            (false, _, Some(expr)) => try_on("message", expr).map(drop),
+            _ => Ok(()),
         }
-        Ok(())
+    }
+
+    /// Whether an answer with this HTTP status is read as an answer (rather
+    /// than a failure): one of `statuses:`, else any 2xx.
+    fn answers(&self, http_status: u16) -> bool {
+        match &self.statuses {
+            Some(listed) => listed.contains(&http_status),
+            None => (200..300).contains(&http_status),
+        }
+    }
+
+    /// What expressions see of `answer`, read in these rules' format as far
+    /// as it can be (as text when it cannot): for the expressions that are
+    /// not `response:`'s own ([`Expression`]).
+    pub fn view(&self, answer: &Answer) -> View {
+        let body = match parse_body(self.format, answer) {
+            Ok((_, body)) => body,
+            Err(_) => Json::String(answer.body.clone()),
+        };
+        View(context(&body, answer))
     }
 
     /// Reads one answer, with the environment the rules were compiled into.
-    /// A 2xx answer must be readable with the rules; any other is a refusal
-    /// whatever its body, which is read as far as it can be only to find the
-    /// PBX's own words (else the HTTP status says why).
+    /// An answer with one of the statuses read as answers (any 2xx unless
+    /// `statuses:` lists them) must be readable with the rules; any other is
+    /// a refusal whatever its body, which is read as far as it can be only
+    /// to find the PBX's own words (else the HTTP status says why).
     pub fn read(&self, env: &Environment<'_>, answer: &Answer) -> Result<Reading, BadResponse> {
-        let success = (200..300).contains(&answer.http_status);
+        let success = self.answers(answer.http_status);
         let (format, body) = match parse_body(self.format, answer) {
             Ok(parsed) => parsed,
             Err(bad) if success => return Err(bad),
@@ -308,9 +390,10 @@ impl Rules {
     }
 }
 
-/// What the expressions see: the body's top-level keys, then `body`, `raw`
-/// and `http_status`, which win. The body is converted once; its keys share
-/// that value.
+/// What the expressions see: the body's top-level keys, then `body`, `raw`,
+/// `http_status` and `headers` (names lower-cased; a repeated header's
+/// values joined with `, `), which win. The body is converted once; its keys
+/// share that value.
 fn context(body: &Json, answer: &Answer) -> Value {
     let whole = Value::from(minijinja::value::Serde(body));
     let mut ctx: BTreeMap<String, Value> = match body {
@@ -320,6 +403,11 @@ fn context(body: &Json, answer: &Answer) -> Value {
     ctx.insert("body".into(), whole);
     ctx.insert("raw".into(), Value::from(answer.body.as_str()));
     ctx.insert("http_status".into(), Value::from(answer.http_status));
+    let mut headers: BTreeMap<String, String> = BTreeMap::new();
+    for (name, value) in &answer.headers {
+        headers.entry(name.clone()).and_modify(|v| *v = format!("{v}, {value}")).or_insert_with(|| value.clone());
+    }
+    ctx.insert("headers".into(), Value::from(headers));
     Value::from(ctx)
 }
 
@@ -352,6 +440,7 @@ mod tests {
             ok: Some("outcome == '0'".into()),
             call_id: Some("request_id".into()),
             message: Some("error".into()),
+            statuses: None,
             examples: Vec::new(),
         }
     }
@@ -483,6 +572,7 @@ mod tests {
             ok: Some("status == 'OK'".into()),
             call_id: Some("dial1_uid".into()),
             message: Some("reason".into()),
+            statuses: None,
             examples: Vec::new(),
         };
         let iis = "<!DOCTYPE html><html><body><h1>Service Unavailable</h1></body></html>";
@@ -544,6 +634,7 @@ mod tests {
             ok: Some("status == 'ok'".into()),
             call_id: Some("dial1_uid".into()),
             message: Some("reason".into()),
+            statuses: None,
             examples: Vec::new(),
         };
         let r = read(&rules, &answer(200, None, "{\"status\":\"ok\",\"dial1_uid\":\"1.2\"}")).unwrap();
@@ -653,5 +744,62 @@ mod tests {
         // Kept nowhere else: an environment that did not compile them does not know them.
         let e = a.read(&crate::template::new_env(), &accepted).unwrap_err();
         assert!(e.message.contains("`ok: outcome == '0'` could not be evaluated"), "{e}");
+    }
+
+    #[test]
+    fn expressions_see_the_answers_headers_by_lower_cased_name() {
+        let mut a = answer(200, Some("application/json"), "{\"headers\": \"a body key\", \"status\": \"OK\"}");
+        a.headers = vec![
+            ("x-auth-token".into(), "tok-1".into()),
+            ("set-cookie".into(), "a=1; Path=/".into()),
+            ("set-cookie".into(), "b=2".into()),
+        ];
+        let spec = Spec {
+            format: Format::Json,
+            ok: Some("headers['x-auth-token'] == 'tok-1' and body.headers == 'a body key'".into()),
+            call_id: Some("headers['set-cookie']".into()),
+            ..Spec::default()
+        };
+        let r = read(&spec, &a).unwrap();
+        assert!(r.ok, "headers win over a body key of the same name, which stays reachable as body.headers");
+        assert_eq!(r.call_id.as_deref(), Some("a=1; Path=/, b=2"), "a repeated header's values joined");
+        let missing = Spec { ok: Some("headers.location == '/x'".into()), ..Spec::default() };
+        let e = read(&missing, &a).unwrap_err();
+        assert!(e.message.contains("`headers.location` is not in the answer"), "{e}");
+    }
+
+    #[test]
+    fn statuses_lists_the_statuses_read_as_answers() {
+        let snom = Spec { statuses: Some(vec![200, 302]), ..Spec::default() };
+        let mut redirect = answer(302, None, "");
+        redirect.location = Some("/index.htm".into());
+        assert!(read(&snom, &redirect).unwrap().ok, "a desk phone that answers a dial with a redirect");
+        assert!(read(&snom, &answer(200, None, "")).unwrap().ok);
+        let r = read(&snom, &answer(201, None, "")).unwrap();
+        assert_eq!((r.ok, r.message.as_deref()), (false, Some("the PBX answered HTTP 201 Created")), "not listed");
+        assert!(!read(&Spec::default(), &redirect).unwrap().ok, "by default only 2xx are answers");
+        let mut env = crate::template::new_env();
+        let e = Rules::compile(&mut env, Spec { statuses: Some(vec![200, 2000]), ..Spec::default() }).unwrap_err();
+        assert_eq!((e[0].field, e[0].message.as_str()), ("statuses", "2000 is not an HTTP status"));
+    }
+
+    #[test]
+    fn expressions_outside_response_read_a_view_of_the_answer() {
+        let mut env = crate::template::new_env();
+        let token = Expression::compile(&mut env, "save.token", "access_token").unwrap();
+        let ttl = Expression::compile(&mut env, "ttl", "expires_in").unwrap();
+        let renew = Expression::compile(&mut env, "renew_on", "http_status == 401 or errcode == 10004").unwrap();
+        let rules = Rules::compile(&mut env, Spec { format: Format::Json, ..Spec::default() }).unwrap();
+        let ok = rules.view(&answer(200, None, "{\"access_token\": \"t\", \"expires_in\": 60}"));
+        assert_eq!(token.value(&env, &ok).unwrap().as_str(), Some("t"));
+        assert_eq!(i64::try_from(ttl.value(&env, &ok).unwrap()).ok(), Some(60));
+        let other = rules.view(&answer(200, None, "{\"error\": \"invalid_client\"}"));
+        let e = token.value(&env, &other).unwrap_err();
+        assert_eq!(e, "`save.token: access_token`: `access_token` is not in the answer (its keys: error)");
+        assert!(!renew.holds(&env, &other), "an expression that cannot be evaluated does not hold");
+        assert!(renew.holds(&env, &rules.view(&answer(401, None, ""))), "a refusal's body is read as far as it goes");
+        assert!(renew.holds(&env, &rules.view(&answer(200, None, "{\"errcode\": 10004}"))));
+        let null = rules.view(&answer(200, None, "{\"access_token\": null}"));
+        assert_eq!(token.value(&env, &null).unwrap_err(), "`save.token: access_token` gave nothing");
     }
 }

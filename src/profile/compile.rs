@@ -229,6 +229,7 @@ fn compile_action(
                 ok: raw_rules.ok,
                 call_id: raw_rules.call_id,
                 message: raw_rules.message,
+                statuses: raw_rules.statuses,
                 examples,
             };
             let rules = rules::Rules::compile(templates, spec).unwrap_or_else(|es| {

@@ -129,6 +129,8 @@ pub(crate) struct RawResponse {
     pub(crate) ok: Option<String>,
     pub(crate) call_id: Option<String>,
     pub(crate) message: Option<String>,
+    /// The HTTP statuses whose answers are read as answers (default: every 2xx).
+    pub(crate) statuses: Option<Vec<u16>>,
     pub(crate) example: Option<RawExamples>,
 }
 
