@@ -33,6 +33,10 @@
 //! [`Rules`] keeps the names; reading takes that environment back. (A
 //! `minijinja::Expression` cannot be kept instead: it borrows the
 //! environment that compiled it, which would then have to live forever.)
+//!
+//! A login's expressions (`save`, `ttl`, `renew_on`) are answer expressions
+//! too, outside `response:`: an [`Expression`] evaluated on the [`View`] of
+//! an answer that the same rules read.
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
