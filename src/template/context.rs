@@ -5,8 +5,11 @@
 //! use any of [`REQUEST_VALUES`], and what an action needs from a caller is
 //! read off its templates at load (see `profile`). Every value here has
 //! already passed input validation; templates encode them for their place.
+//! `session` is not the caller's: it is what a branch's login steps saved,
+//! set just before rendering.
 
 use std::collections::BTreeMap;
+use std::sync::Arc;
 
 /// Names a template may use that come from the caller's request. They may
 /// never appear in the scheme/host/port part of a URL.
@@ -27,6 +30,7 @@ pub const RESERVED: &[&str] = &[
     "branch",
     "now",
     "event",
+    "session",
 ];
 
 /// One request's values, validated.
@@ -37,6 +41,9 @@ pub struct Context {
     values: BTreeMap<&'static str, String>,
     /// Declared options with their values (defaults filled in).
     pub options: BTreeMap<String, String>,
+    /// What the branch's login steps saved, by name (`session.token`);
+    /// empty for a branch without login steps, and until its session is known.
+    pub session: Arc<BTreeMap<String, String>>,
 }
 
 impl Context {
@@ -62,6 +69,11 @@ impl Context {
     /// The values that are set, by name.
     pub fn values(&self) -> impl Iterator<Item = (&'static str, &str)> {
         self.values.iter().map(|(k, v)| (*k, v.as_str()))
+    }
+
+    /// The same values with `session` set.
+    pub fn with_session(&self, session: Arc<BTreeMap<String, String>>) -> Self {
+        Context { session, ..self.clone() }
     }
 
     /// Plausible values used to try every template once at load time.

@@ -33,6 +33,8 @@ pub(super) struct Jinja {
     /// never sent.
     pub(super) client_uri: bool,
     scope: Scope,
+    /// The `session.NAME`s these templates read, by NAME.
+    pub(super) session: BTreeSet<String>,
 }
 
 /// `auth:` with each value compiled like any other field.
@@ -217,7 +219,9 @@ pub(super) fn compile(
     let url_base = add(env, &url_field, base, Escape::None, &mut errors);
     if let Ok(t) = env.get_template(&url_base.name) {
         let used = t.undeclared_variables(false);
-        if let Some(v) = scope.outside_values().iter().find(|v| used.contains(**v)) {
+        // A login's answer does not choose the target either.
+        let session: &[&str] = if matches!(scope, Scope::Action) { &["session"] } else { &[] };
+        if let Some(v) = scope.outside_values().iter().chain(session).find(|v| used.contains(**v)) {
             let what = match scope {
                 Scope::Action => "request values never choose where a dial is sent",
                 Scope::Hook => "event values never choose where a hook is sent",
@@ -275,15 +279,25 @@ pub(super) fn compile(
         uses: BTreeSet::new(),
         client_uri,
         scope,
+        session: BTreeSet::new(),
     };
     let mut used: BTreeMap<String, Arc<str>> = BTreeMap::new();
+    let mut session = BTreeSet::new();
     for t in j.templates() {
         if let Ok(tmpl) = env.get_template(&t.name) {
             for name in tmpl.undeclared_variables(false) {
                 used.entry(name).or_insert_with(|| t.field.clone());
             }
+            let paths = tmpl.undeclared_variables(true);
+            session.extend(
+                paths
+                    .iter()
+                    .filter_map(|p| p.strip_prefix("session."))
+                    .map(|p| p.split('.').next().unwrap_or_default().to_string()),
+            );
         }
     }
+    j.session = session;
     for (name, at) in &used {
         let request_value = REQUEST_VALUES.iter().find(|v| **v == name.as_str());
         let misplaced = match (scope, request_value) {
@@ -315,7 +329,7 @@ pub(super) fn compile(
     if errors.is_empty() {
         // A profile that loads can render: try it once with sample values.
         let tried = match scope {
-            Scope::Action => j.render_any(env, &Context::sample("sample")).map(|_| ()),
+            Scope::Action => j.render_any(env, &j.sample()).map(|_| ()),
             Scope::Hook => j.render_ctx(env, &j.sample_context()).map(|_| ()),
         };
         if let Err(e) = tried {
@@ -426,9 +440,16 @@ impl Jinja {
     }
 
     /// What the load-time try sees: sample values in place of the real ones.
+    /// Sample request values, and a sample of every `session.NAME` the
+    /// templates read (what login steps will have saved).
+    fn sample(&self) -> Context {
+        let session = self.session.iter().map(|n| (n.clone(), format!("sample-session-{n}"))).collect();
+        Context::sample("sample").with_session(Arc::new(session))
+    }
+
     fn sample_context(&self) -> BTreeMap<String, Value> {
         match self.scope {
-            Scope::Action => self.context(&Context::sample("sample")),
+            Scope::Action => self.context(&self.sample()),
             Scope::Hook => self.hook_context("sample", &super::hook::sample_event()),
         }
     }
@@ -508,6 +529,7 @@ impl Jinja {
             ctx.insert((*name).to_string(), value);
         }
         ctx.insert("branch".into(), Value::from(v.branch.as_str()));
+        ctx.insert("session".into(), Value::from((*v.session).clone()));
         ctx.insert("now".into(), now());
         ctx
     }

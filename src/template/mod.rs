@@ -228,6 +228,15 @@ impl RequestTemplate {
         }
     }
 
+    /// The `session.NAME`s this template reads, by NAME: each must be saved
+    /// by a login step (checked by `profile`, which knows the steps).
+    pub fn session_uses(&self) -> BTreeSet<String> {
+        match &self.kind {
+            Kind::Iqx(..) => BTreeSet::new(),
+            Kind::Jinja(j) => j.session.clone(),
+        }
+    }
+
     /// Renders one request. Values must already be validated (see [`crate::number`]).
     pub fn render(&self, env: &Templates, v: &Context) -> Result<Rendered, RenderError> {
         match &self.kind {
@@ -449,5 +458,26 @@ mod tests {
         };
         let mut env = new_env();
         assert!(RequestTemplate::compile(&mut env, "dial", spec, &BTreeMap::new(), &NumberRules::default()).is_err());
+    }
+
+    #[test]
+    fn templates_see_the_session_and_say_which_names_they_read() {
+        let spec = HttpSpec {
+            url: "https://h/callcontrol/{{ extension }}/makecall".into(),
+            headers: vec![("Cookie".into(), "{{ session.cookie }}".into())],
+            auth: Some(Auth::Bearer("{{ session.token }}".into())),
+            ..Default::default()
+        };
+        let mut env = new_env();
+        let t = RequestTemplate::compile(&mut env, "dial", spec, &BTreeMap::new(), &NumberRules::default()).unwrap();
+        assert_eq!(t.session_uses(), BTreeSet::from(["cookie".to_string(), "token".to_string()]));
+        assert_eq!(t.uses(), BTreeSet::from(["extension"]), "the session is not the caller's to send");
+        let session = BTreeMap::from([("token".to_string(), "t0k".to_string()), ("cookie".into(), "s=1".into())]);
+        let v = values("201", "2").with_session(std::sync::Arc::new(session));
+        let Rendered::Http(req) = t.render(&env, &v).unwrap() else { panic!() };
+        assert!(req.headers.contains(&("authorization".into(), "Bearer t0k".into())));
+        assert!(req.headers.contains(&("cookie".into(), "s=1".into())));
+        let e = jinja("https://{{ session.host }}/x").unwrap_err();
+        assert!(e[0].message.contains("`session` is used in the scheme/host/port part"), "{e:?}");
     }
 }
