@@ -44,9 +44,25 @@ impl Path {
         p.push(Seg::Index(i));
         Path(p)
     }
-    /// Parses `a.b.c` (keys only); used by code that names fixed places.
+    /// Parses `a.b.c` and `login[1].url` (a key, then list indices); used
+    /// by code that names fixed places. A segment whose brackets do not
+    /// hold numbers is one key.
     pub fn parse(dotted: &str) -> Self {
-        Path(dotted.split('.').filter(|s| !s.is_empty()).map(|s| Seg::Key(s.to_string())).collect())
+        let mut segs = Vec::new();
+        for s in dotted.split('.').filter(|s| !s.is_empty()) {
+            let mut key = s;
+            let mut indices = Vec::new();
+            // `name[1][2]`: peel indices off the end while they are numbers.
+            while let Some(inner) = key.strip_suffix(']') {
+                let Some(open) = inner.rfind('[').filter(|i| *i > 0) else { break };
+                let Ok(n) = inner[open + 1..].parse::<usize>() else { break };
+                indices.push(n);
+                key = &inner[..open];
+            }
+            segs.push(Seg::Key(key.to_string()));
+            segs.extend(indices.into_iter().rev().map(Seg::Index));
+        }
+        Path(segs)
     }
 }
 
@@ -328,6 +344,10 @@ mod tests {
         assert_eq!(locate(src, &Path::parse("dial")), Some((3, 3)));
         assert_eq!(locate(src, &Path::root().key("keys").index(1)), Some((7, 5)));
         assert_eq!(locate(src, &Path::parse("nope")), None);
+        assert_eq!(locate(src, &Path::parse("keys[1]")), Some((7, 5)));
+        assert_eq!(Path::parse("login[0].save.token"), Path::root().key("login").index(0).key("save").key("token"));
+        assert_eq!(Path::parse("a[1][2]"), Path::root().key("a").index(1).index(2));
+        assert_eq!(Path::parse("a[b]"), Path::root().key("a[b]"), "not an index: one key");
     }
 
     #[test]
