@@ -5,8 +5,9 @@
 //!   and swaps it in); a request keeps the snapshot it started with.
 //! - [`Runtime`]: state that must survive a swap — PBX clients, key rate
 //!   budgets, in-flight counts, the once-per-click stores, the dials made
-//!   (by gateway id), the event bus, the hook queues, the metrics. Keyed by
-//!   names (branch, key, id), never by pointers into a snapshot.
+//!   (by gateway id), the event bus, the hook queues, the metrics, login
+//!   sessions. Keyed by names (branch, key, id), never by pointers into a
+//!   snapshot.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -16,6 +17,7 @@ use crate::events::Bus;
 use crate::guard::keys::Rates;
 use crate::guard::limits::InFlight;
 use crate::guard::once::{self, Recent};
+use crate::guard::session::Sessions;
 use crate::hooks::{self, Deliveries};
 use crate::metrics::Metrics;
 use crate::outcome::ActionResult;
@@ -54,6 +56,7 @@ pub struct Runtime {
     pub hooks: Deliveries,
     /// What `/metrics` shows; shared with whatever records into it.
     pub metrics: Arc<Metrics>,
+    pub sessions: Sessions,
 }
 
 impl std::fmt::Debug for Runtime {
@@ -78,6 +81,7 @@ impl Runtime {
             calls: Box::new(calls::Memory::default()),
             events: Bus::default(),
             metrics: Arc::new(Metrics::new()),
+            sessions: Sessions::default(),
         })
     }
 }

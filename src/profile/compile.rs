@@ -6,6 +6,7 @@ use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::time::Duration;
 
+use super::login::{self, Login};
 use super::raw::{
     NAMED_ACTIONS, RawAction, RawAuth, RawDuration, RawExamples, RawNumber, RawOption, RawProfile, RawTls,
 };
@@ -57,6 +58,7 @@ pub(super) struct Compiled {
     pub(super) tls: Tls,
     pub(super) options: BTreeMap<String, OptionSpec>,
     pub(super) hooks: Vec<super::hooks::Hook>,
+    pub(super) login: Option<Login>,
 }
 
 /// Turns a merged raw profile into actions; errors name their profile field.
@@ -83,6 +85,7 @@ pub(super) fn compile(
     };
     check_timeout(timeout, "timeout", &mut errors);
     let vars = raw.vars.unwrap_or_default();
+    let login = login::compile(templates, raw.login.take(), raw.session.take(), &vars, timeout, &number, &mut errors);
     let mut actions = Vec::new();
     if defined.is_empty() {
         errors.push((
@@ -110,13 +113,17 @@ pub(super) fn compile(
                 errors.push((at, what.to_string()));
                 continue;
             }
+            if let Err(e) = login::check_uses(&field, &a, login.as_ref()) {
+                errors.push(e);
+                continue;
+            }
             actions.push((name, a));
         }
     }
     let hooks =
         super::hooks::compile(templates, raw.hooks.take().unwrap_or_default(), &vars, &number, dir_of, &mut errors);
     if errors.is_empty() {
-        Ok(Compiled { name: raw.name, actions, number, max_in_flight: raw.max_in_flight, tls, options, hooks })
+        Ok(Compiled { name: raw.name, actions, number, max_in_flight: raw.max_in_flight, tls, options, hooks, login })
     } else {
         Err(errors)
     }
@@ -180,7 +187,7 @@ fn check_timeout(t: Duration, field: &str, errors: &mut CompileErrors) {
     }
 }
 
-fn compile_action(
+pub(super) fn compile_action(
     templates: &mut Templates,
     name: &str,
     raw: RawAction,
@@ -205,6 +212,9 @@ fn compile_action(
             let http = *http;
             let field = |f: &str| yaml::Path::parse(&format!("{name}.{f}"));
             let before = errors.len();
+            if http.save.is_some() {
+                errors.push((field("save"), "`save` belongs to login steps (under `login:`), not to actions".into()));
+            }
             let method = compile_method(http.method.as_deref(), field("method"), errors);
             let Some(url) = http.url else {
                 errors.push((yaml::Path::parse(name), "no `url`".into()));

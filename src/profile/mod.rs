@@ -23,9 +23,11 @@ use crate::template::{self, RequestTemplate, Templates};
 
 mod compile;
 pub mod hooks;
+mod login;
 mod raw;
 
 pub use hooks::Hook;
+pub use login::{COOKIE, DEFAULT_RENEW_ON, Login, MAX_TTL, Step, Ttl};
 use raw::RawProfile;
 
 /// Default time to wait for a PBX's answer.
@@ -53,6 +55,8 @@ pub struct Profile {
     /// A hash of what it was built from (its file and every file it
     /// extends), so a reload can tell a changed branch from one read again.
     pub fingerprint: u64,
+    /// Requests that get the branch a session before its actions, if it needs one.
+    pub login: Option<Login>,
 }
 
 /// The longest option value accepted, whatever its pattern allows: a value
@@ -385,6 +389,7 @@ impl<'a> Loader<'a> {
                 tls: compiled.tls,
                 options: compiled.options,
                 hooks: compiled.hooks.into_iter().map(Arc::new).collect(),
+                login: compiled.login,
             }),
             Err(errors) => {
                 // Once per variable: a preset's every action may use it.

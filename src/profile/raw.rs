@@ -34,6 +34,9 @@ pub(crate) struct RawProfile {
     pub(crate) hooks: Option<Vec<RawHook>>,
     /// Per-request values callers may send, by name.
     pub(crate) options: Option<BTreeMap<String, RawOption>>,
+    /// Requests run, in order, before an action when the branch has no session.
+    pub(crate) login: Option<Vec<RawHttp>>,
+    pub(crate) session: Option<RawSession>,
 }
 
 /// One declared option: what a value must look like, and what it is when
@@ -44,6 +47,25 @@ pub(crate) struct RawProfile {
 pub(crate) struct RawOption {
     pub(crate) pattern: String,
     pub(crate) default: Option<Scalar>,
+}
+
+/// `session:` how long a login's session lasts and when it is renewed.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct RawSession {
+    /// A duration (`50m`, `3600`) or an expression over the last step's answer (seconds).
+    pub(crate) ttl: Option<Scalar>,
+    pub(crate) renew_on: Option<String>,
+    /// Which cookies make up `session.cookie` (default: every one the steps set).
+    pub(crate) cookie: Option<RawNames>,
+}
+
+/// One name or a list of them.
+#[derive(Debug, Deserialize)]
+#[serde(untagged)]
+pub(crate) enum RawNames {
+    One(String),
+    Many(Vec<String>),
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -104,6 +126,8 @@ pub(crate) struct RawHttp {
     pub(crate) auth: Option<RawAuth>,
     pub(crate) timeout: Option<RawDuration>,
     pub(crate) response: Option<RawResponse>,
+    /// Login steps only: `{NAME: expression}` over the answer, kept as `session.NAME`.
+    pub(crate) save: Option<OrderedMap>,
 }
 
 /// `auth: {basic: {user, password}}`, `{bearer: token}` or `{digest: {user, password}}`: exactly one.
