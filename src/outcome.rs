@@ -216,6 +216,14 @@ impl ActionResult {
         ActionResult::new(id, Status::BadResponse, branch, action).with_message(format!("internal error: {message}"))
     }
 
+    /// The branch's login steps did not get a session, so the action was
+    /// not sent: `rejected`, with the login's reason after `login: `. What
+    /// the PBX answered the login is left out (it may hold a token that was
+    /// never saved, so never masked).
+    pub fn login_failed(id: &str, branch: &str, action: &str, why: &str) -> Self {
+        ActionResult::new(id, Status::Rejected, Some(branch), action).with_message(format!("login: {why}"))
+    }
+
     /// No answer could be read from the PBX.
     pub fn from_send_error(id: &str, branch: &str, action: &str, e: &SendError, elapsed_ms: u64) -> Self {
         let mut r = ActionResult::new(id, e.status(), Some(branch), action).with_message(e.to_string());

@@ -3,8 +3,9 @@
 //!
 //! The order is the contract: authenticate, find the branch, check the key's
 //! scope and rate, validate the input ([`input`]), apply the number rules,
-//! render; only then send. Every refusal happens before the send, so a
-//! refused request never reaches a PBX. A repeated request (same caller,
+//! render; only then send ([`send`]: after logging in, for a branch with
+//! login steps). Every refusal happens before the send, so a refused
+//! request never reaches a PBX. A repeated request (same caller,
 //! branch, action, extension and number within the duplicate window, or the
 //! same `Idempotency-Key` within 24 h) gets the first one's answer, even
 //! while that one is still in flight. Each request runs in its own task,
@@ -18,7 +19,9 @@
 pub mod audit;
 mod by_id;
 pub mod input;
+mod login;
 mod reload;
+mod send;
 
 use std::hash::{Hash, Hasher};
 use std::sync::Arc;
@@ -198,7 +201,11 @@ impl Gateway {
         let Some(act) = checked.act() else {
             return ActionResult::internal(id, Some(branch), action, "the checked action vanished");
         };
-        let request = match act.template.render(snapshot.profiles.templates(), &checked.context) {
+        // A branch that logs in is rendered with its session masked first:
+        // what a dry run shows, and a refusal before anything is sent.
+        let placeholder = send::placeholder(&checked);
+        let context = placeholder.as_ref().unwrap_or(&checked.context);
+        let request = match act.template.render(snapshot.profiles.templates(), context) {
             Err(e) => {
                 let field = e.field.as_deref().map(|f| format!(" ({f})")).unwrap_or_default();
                 let r = Refusal::InvalidRequest(format!("branch {branch:?}: the request cannot be built{field}: {e}"));
@@ -232,19 +239,10 @@ impl Gateway {
             }
         };
         let busy = self.runtime.metrics.in_flight(branch);
-        let (sent, elapsed) = self.runtime.clients.send(&request, act.timeout, &checked.profile.tls).await;
+        let (result, sent) = self.send(id, snapshot, &checked, act, request).await;
         drop((permit, busy));
-        self.runtime.metrics.pbx_duration(branch, action, elapsed);
-        let elapsed_ms = elapsed.as_millis() as u64;
-        let result = match sent {
-            Err(e) => ActionResult::from_send_error(id, branch, action, &e, elapsed_ms),
-            Ok(answer) => {
-                let read = act.response.read(snapshot.profiles.templates(), &answer);
-                ActionResult::from_answer(id, branch, action, &answer, read, elapsed_ms)
-            }
-        };
-        // Unreachable: the PBX never saw it, so the next click may try again.
-        self.settle(claimed, &result, result.status == Status::Unreachable);
+        // Unsent (a failed login) or unreachable: the PBX never saw it, so the next click may try again.
+        self.settle(claimed, &result, !sent || result.status == Status::Unreachable);
         result
     }
 

@@ -91,6 +91,14 @@ pub(super) fn compile(
         let save_raw = raw.save.take().map(|s| s.0).unwrap_or_default();
         let request = compile_action(templates, &field, RawAction::Full(Box::new(raw)), vars, timeout, number, errors);
         if let Some(request) = &request {
+            // One session serves every request of the branch: what the first
+            // caller sent must not shape it.
+            if let Some(value) = request.uses.iter().next() {
+                errors.push((
+                    at(&field),
+                    format!("`{value}` is a request value: login steps are shared by every request of the branch, and may use only `vars`, `branch`, `now` and `session`"),
+                ));
+            }
             for name in request.template.session_uses() {
                 if !names.contains(&name) {
                     errors.push((
