@@ -18,6 +18,10 @@
 //!   with 9 fails with "No answer".
 //! - IQX-style: `GET|POST /ivr/PbxAPI.aspx?func=make_call` with `from`/`to` in
 //!   the query or the form; `OK` or HTTP 400.
+//! - 3CX v20 Call Control: `POST /connect/token` issues bearer tokens with
+//!   `expires_in`; `POST /callcontrol/{dn}/makecall` and
+//!   `…/participants/{id}/{drop|divert|transferto…}` want a live one (else
+//!   401) and answer `{finalstatus, reason, reasontext, result}`.
 //!
 //! What it records is what arrived on the wire (method, path, raw query,
 //! content type, raw body), so tests assert on exactly what a PBX would see.
@@ -39,8 +43,11 @@ use serde::Serialize;
 
 mod click2call;
 mod iqx;
+mod threecx;
 mod tls;
 mod voispeed;
+
+pub use threecx::{CLIENT_ID as THREECX_CLIENT_ID, CLIENT_SECRET as THREECX_SECRET, Tokens};
 
 /// Credentials the stand-in accepts.
 pub const SERI_TOKEN: &str = "demo-token";
@@ -118,6 +125,8 @@ struct Shared {
     arrived: tokio::sync::Notify,
     behaviour: Mutex<Behaviour>,
     next_id: AtomicU64,
+    /// The tokens the 3CX stand-in issued.
+    threecx: Tokens,
 }
 
 /// A running stand-in.
@@ -186,6 +195,11 @@ impl StandIn {
 
     pub fn received(&self) -> Vec<Received> {
         self.shared.received.lock().map(|r| r.iter().cloned().collect()).unwrap_or_default()
+    }
+
+    /// The 3CX stand-in's tokens: expire them, change their lifetime, list them.
+    pub fn threecx(&self) -> &Tokens {
+        &self.shared.threecx
     }
 
     pub fn set_behaviour(&self, b: Behaviour) {
@@ -283,6 +297,8 @@ fn faithful(shared: &Shared, got: &Received) -> Response {
         "/PBX/seri_endpoint.php" => voispeed::seri(got, id),
         "/API/dialup.php" => click2call::dialup(got, id),
         "/ivr/PbxAPI.aspx" => iqx::make_call(got),
+        "/connect/token" => threecx::token(&shared.threecx, got),
+        p if p.starts_with("/callcontrol/") => threecx::callcontrol(&shared.threecx, got, id),
         _ => (StatusCode::NOT_FOUND, "not found").into_response(),
     }
 }
