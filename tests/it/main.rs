@@ -14,6 +14,7 @@ mod hostile;
 mod keys;
 mod layers;
 mod limits;
+mod login;
 mod metrics;
 mod numbers;
 mod openapi;
