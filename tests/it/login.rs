@@ -169,6 +169,28 @@ async fn a_dry_run_does_not_log_in_and_shows_the_session_masked() {
     assert!(app.received().is_empty(), "a dry run sends nothing, not even a login: {:#?}", app.received());
 }
 
+#[tokio::test(flavor = "multi_thread")]
+async fn render_prints_the_request_with_the_session_masked_and_logs_in_nowhere() {
+    let pbx = webdial::standin::StandIn::bind("127.0.0.1:0").await.unwrap();
+    let dir = write_config(&pbx.url(), &[("x", &threecx(THREECX_SECRET))]);
+    let out = tokio::task::spawn_blocking(move || {
+        std::process::Command::new(env!("CARGO_BIN_EXE_webdial"))
+            .arg("--config")
+            .arg(dir.path().join("webdial.yaml"))
+            .args(["render", "--branch", "x", "--ext", "201", "--number", "+44 20 7946 0000"])
+            .output()
+            .unwrap()
+    })
+    .await
+    .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(stdout.starts_with(&format!("POST {}/callcontrol/201/makecall\n", pbx.url())), "{stdout}");
+    assert!(stdout.contains("authorization: Bearer ***\n"), "{stdout}");
+    assert!(stdout.ends_with("{\"destination\":\"+442079460000\"}\n"), "{stdout}");
+    assert!(pbx.received().is_empty(), "render does not log in: {:#?}", pbx.received());
+}
+
 #[tokio::test]
 async fn hangup_divert_and_transfer_act_on_the_dialled_participant() {
     let app = spawn(&[("x", &threecx(THREECX_SECRET))]).await;
