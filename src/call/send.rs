@@ -54,8 +54,7 @@ impl Gateway {
             Err(refused) => return (ActionResult::refused(id, &refused, Some(branch), action), false),
         };
         let (result, answer) = self.send_once(id, snapshot, checked, act, &request).await;
-        let refused =
-            answer.is_some_and(|a| login.renew_on.holds(snapshot.profiles.templates(), &act.response.view(&a)));
+        let refused = answer.is_some_and(|a| login.renew_on.holds(snapshot.profiles.templates(), &act.response, &a));
         if !refused {
             return (result, true);
         }

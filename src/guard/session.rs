@@ -21,6 +21,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
+use arc_swap::ArcSwapOption;
 use tokio::time::Instant;
 
 use crate::profile::MAX_TTL;
@@ -64,16 +65,14 @@ pub struct Sessions {
 
 #[derive(Debug, Default)]
 struct Cell {
+    /// The session, read without waiting: a warm branch's requests never
+    /// queue on the login lock.
+    current: ArcSwapOption<Session>,
     /// Logins finished so far: a waiter compares it with what it saw on arrival.
     finished: AtomicU64,
-    slot: tokio::sync::Mutex<Slot>,
-}
-
-#[derive(Debug, Default)]
-struct Slot {
-    session: Option<Arc<Session>>,
-    /// The last login's failure, with its number among the finished ones.
-    failure: Option<(u64, LoginError)>,
+    /// Held while logging in: the last login's failure, with its number
+    /// among the finished ones.
+    login: tokio::sync::Mutex<Option<(u64, LoginError)>>,
 }
 
 /// A session, and whether this request's own login got it.
@@ -83,7 +82,10 @@ impl Sessions {
     fn cell(&self, branch: &str) -> Arc<Cell> {
         // Nothing that can panic runs under this lock: a poisoned map is still whole.
         let mut map = self.by_branch.lock().unwrap_or_else(PoisonError::into_inner);
-        map.entry(branch.to_string()).or_default().clone()
+        match map.get(branch) {
+            Some(cell) => cell.clone(),
+            None => map.entry(branch.to_string()).or_default().clone(),
+        }
     }
 
     /// `branch`'s session, logging in with `login` when it has no usable one
@@ -125,32 +127,38 @@ impl Sessions {
         Fut: Future<Output = Result<Session, LoginError>>,
     {
         let cell = self.cell(branch);
+        let current = |cell: &Cell| {
+            let s = cell.current.load_full()?;
+            let refused = stale.is_some_and(|stale| Arc::ptr_eq(&s, stale));
+            (!refused && s.usable(identity)).then_some(s)
+        };
+        if let Some(s) = current(&cell) {
+            return Ok((s, false));
+        }
         let seen = cell.finished.load(Ordering::Acquire);
-        let mut slot = cell.slot.lock().await;
-        if let Some(s) = &slot.session {
-            let refused = stale.is_some_and(|stale| Arc::ptr_eq(s, stale));
-            if !refused && s.usable(identity) {
-                return Ok((s.clone(), false));
-            }
+        let mut failure = cell.login.lock().await;
+        // Another request logged in while this one waited for the lock.
+        if let Some(s) = current(&cell) {
+            return Ok((s, false));
         }
         // A login finished while this request waited for it, and failed.
-        if let Some((n, why)) = &slot.failure {
+        if let Some((n, why)) = &*failure {
             if *n > seen {
                 return Err(why.clone());
             }
         }
-        slot.session = None;
+        cell.current.store(None);
         let result = login().await;
         let n = cell.finished.fetch_add(1, Ordering::AcqRel) + 1;
         match result {
             Ok(session) => {
                 let session = Arc::new(session);
-                slot.session = Some(session.clone());
-                slot.failure = None;
+                cell.current.store(Some(session.clone()));
+                *failure = None;
                 Ok((session, true))
             }
             Err(why) => {
-                slot.failure = Some((n, why.clone()));
+                *failure = Some((n, why.clone()));
                 Err(why)
             }
         }

@@ -215,37 +215,51 @@ pub struct View(Value);
 /// session's `ttl` and `renew_on` — compiled at load into the shared
 /// environment like `response:`'s own, and evaluated on a [`View`].
 #[derive(Debug, Clone)]
-pub struct Expression(Expr);
+pub struct Expression {
+    expr: Expr,
+    /// Whether it reads anything but `http_status` and `headers`: the
+    /// default `renew_on`, tried on every answer of a branch that logs in,
+    /// needs no body parsed for it.
+    reads_body: bool,
+}
 
 impl Expression {
     /// Compiles `source`; `field` is how messages name it (`save.token`).
     pub fn compile(env: &mut Environment<'static>, field: &str, source: &str) -> Result<Expression, String> {
-        Expr::compile(env, field, source).map(Expression)
+        let expr = Expr::compile(env, field, source)?;
+        let reads = env.get_template(&expr.template).map(|t| t.undeclared_variables(false)).unwrap_or_default();
+        let reads_body = reads.iter().any(|name| name != "http_status" && name != "headers");
+        Ok(Expression { expr, reads_body })
     }
 
     /// Its value on `view`. Giving nothing (none, or a name the answer
     /// lacks) is an error that says what the answer has: a value to keep
     /// must be there, never a guess.
     pub fn value(&self, env: &Environment<'_>, view: &View) -> Result<Value, String> {
-        let value = self.0.eval(env, &view.0, "the answer")?;
+        let value = self.expr.eval(env, &view.0, "the answer")?;
         if value.is_undefined() || value.is_none() {
-            return Err(match self.0.missing(env, &view.0, "the answer") {
-                Some(missing) => format!("{}: {missing}", self.0.quoted()),
-                None => format!("{} gave nothing", self.0.quoted()),
+            return Err(match self.expr.missing(env, &view.0, "the answer") {
+                Some(missing) => format!("{}: {missing}", self.expr.quoted()),
+                None => format!("{} gave nothing", self.expr.quoted()),
             });
         }
         Ok(value)
     }
 
-    /// Whether it is true on `view`. One that cannot be evaluated is false:
-    /// used where true triggers something (`renew_on` sends again).
-    pub fn holds(&self, env: &Environment<'_>, view: &View) -> bool {
-        self.0.eval(env, &view.0, "the answer").is_ok_and(|v| v.is_true())
+    /// Whether it is true of `answer`, read with `rules`. One that cannot
+    /// be evaluated is false: used where true triggers something
+    /// (`renew_on` sends again).
+    pub fn holds(&self, env: &Environment<'_>, rules: &Rules, answer: &Answer) -> bool {
+        let view = match self.reads_body {
+            true => rules.view(answer),
+            false => View(status_context(answer)),
+        };
+        self.expr.eval(env, &view.0, "the answer").is_ok_and(|v| v.is_true())
     }
 
     /// `save.token: access_token`, as messages quote it.
     pub fn quoted(&self) -> String {
-        self.0.quoted()
+        self.expr.quoted()
     }
 }
 
@@ -407,12 +421,22 @@ fn context(body: &Json, answer: &Answer) -> Value {
     ctx.insert("body".into(), whole);
     ctx.insert("raw".into(), Value::from(answer.body.as_str()));
     ctx.insert("http_status".into(), Value::from(answer.http_status));
+    ctx.insert("headers".into(), headers(answer));
+    Value::from(ctx)
+}
+
+/// What an expression that reads only `http_status` and `headers` sees.
+fn status_context(answer: &Answer) -> Value {
+    Value::from(BTreeMap::from([("http_status", Value::from(answer.http_status)), ("headers", headers(answer))]))
+}
+
+/// The answer's headers by lower-cased name; a repeated one's values joined with `, `.
+fn headers(answer: &Answer) -> Value {
     let mut headers: BTreeMap<String, String> = BTreeMap::new();
     for (name, value) in &answer.headers {
         headers.entry(name.clone()).and_modify(|v| *v = format!("{v}, {value}")).or_insert_with(|| value.clone());
     }
-    ctx.insert("headers".into(), Value::from(headers));
-    Value::from(ctx)
+    Value::from(headers)
 }
 
 fn http_failure(answer: &Answer) -> String {
@@ -800,9 +824,20 @@ mod tests {
         let other = rules.view(&answer(200, None, "{\"error\": \"invalid_client\"}"));
         let e = token.value(&env, &other).unwrap_err();
         assert_eq!(e, "`save.token: access_token`: `access_token` is not in the answer (its keys: error)");
-        assert!(!renew.holds(&env, &other), "an expression that cannot be evaluated does not hold");
-        assert!(renew.holds(&env, &rules.view(&answer(401, None, ""))), "a refusal's body is read as far as it goes");
-        assert!(renew.holds(&env, &rules.view(&answer(200, None, "{\"errcode\": 10004}"))));
+        let refused = |status, body: &str| answer(status, None, body);
+        assert!(
+            !renew.holds(&env, &rules, &refused(200, "{\"error\": \"invalid_client\"}")),
+            "cannot be evaluated: false"
+        );
+        assert!(renew.holds(&env, &rules, &refused(401, "")), "a refusal's body is read as far as it goes");
+        assert!(renew.holds(&env, &rules, &refused(200, "{\"errcode\": 10004}")));
+        let status_only =
+            Expression::compile(&mut env, "renew_on", "http_status == 401 or headers['x-expired']").unwrap();
+        assert!(!status_only.reads_body && renew.reads_body);
+        assert!(status_only.holds(&env, &rules, &refused(401, "not JSON")));
+        let mut expired = refused(200, "{}");
+        expired.headers.push(("x-expired".into(), "1".into()));
+        assert!(status_only.holds(&env, &rules, &expired) && !status_only.holds(&env, &rules, &refused(200, "{}")));
         let null = rules.view(&answer(200, None, "{\"access_token\": null}"));
         assert_eq!(token.value(&env, &null).unwrap_err(), "`save.token: access_token` gave nothing");
     }
