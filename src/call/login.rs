@@ -71,7 +71,8 @@ pub(super) async fn run(
         (Ttl::Answer(_), None) => None,
     };
     saved.insert(COOKIE.to_string(), cookie_header(&cookies));
-    Ok(Session::new(saved, ttl, login.identity))
+    // The cookies' own values stay masked with the session, not only the header they make.
+    Ok(Session::new(saved, ttl, login.identity).masking(masked))
 }
 
 /// A TTL in seconds: a number, or text holding one; below zero is zero.

@@ -36,7 +36,9 @@ pub struct Session {
     pub expires: Option<Instant>,
     /// Which login made it (see [`crate::profile::Login::identity`]).
     pub identity: u64,
-    _masked: secrets::Held,
+    /// Its values, and whatever else its login asked to mask while it lives
+    /// (each cookie's own value, besides `session.cookie` as a whole).
+    _masked: Vec<secrets::Held>,
 }
 
 impl Session {
@@ -46,7 +48,13 @@ impl Session {
         let masked = secrets::hold(values.values().map(String::as_str));
         // At most MAX_TTL: no TTL a PBX sends can overflow the clock.
         let expires = ttl.and_then(|t| Instant::now().checked_add(t.min(MAX_TTL).mul_f64(0.9)));
-        Session { values: Arc::new(values), expires, identity, _masked: masked }
+        Session { values: Arc::new(values), expires, identity, _masked: vec![masked] }
+    }
+
+    /// Keeps `held` masked for as long as this session lives.
+    pub fn masking(mut self, held: Vec<secrets::Held>) -> Session {
+        self._masked.extend(held);
+        self
     }
 
     fn usable(&self, identity: u64) -> bool {

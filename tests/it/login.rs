@@ -319,6 +319,17 @@ dial:
     assert_eq!(got[1].1, "sid=s3ss10n-cookie-1", "the first step's Set-Cookie, as a Cookie header");
     assert_eq!(app.post(dial("201", "+442079460001")).await.0, 200);
     assert_eq!(seen.lock().unwrap().len(), 4, "ttl 10m: the session is kept");
+    let (_, dry) =
+        app.post(json!({"branch": "x", "extension": "201", "number": "+442079460002", "dry_run": true})).await;
+    assert_eq!(
+        (dry["request"]["headers"]["cookie"].as_str(), dry["request"]["headers"]["x-token"].as_str()),
+        (Some("***"), Some("***")),
+        "{dry}"
+    );
+    // While the session lives, its values are masked wherever they appear.
+    for value in ["s3ss10n-cookie-1", "sid=s3ss10n-cookie-1", "tok-9f8e7d6c", "n0nce-42"] {
+        assert_eq!(webdial::secrets::redact(&format!("x {value} y")), "x *** y", "{value}");
+    }
 }
 
 #[tokio::test]
