@@ -14,7 +14,9 @@
 //! not for a machine's capacity (see `examples/bench.rs` for that). The
 //! runs alternate (without, with, without, with…) so drift in the
 //! machine's load falls on both; the duplicate window is off, so every
-//! request is a dial that reaches the stand-in.
+//! request is a dial that reaches the stand-in. The CPU time per dial (of
+//! the whole process) is the figure least moved by other work on the
+//! machine.
 
 use std::path::Path;
 use std::sync::Arc;
@@ -102,12 +104,14 @@ dial:
         }
     }
     println!("{clients} clients, {seconds} s per run, {rounds} rounds, in one process");
-    println!("| profile | round | dials/s | p50 ms | p99 ms |");
-    println!("|---|---|---|---|---|");
-    let mut totals = [(0.0, 0.0), (0.0, 0.0)];
+    println!("| profile | round | dials/s | p50 ms | p99 ms | CPU µs/dial |");
+    println!("|---|---|---|---|---|---|");
+    let mut totals = [(0.0, 0.0, 0.0), (0.0, 0.0, 0.0)];
     for round in 1..=rounds {
         for (i, branch) in ["fixed", "login"].iter().enumerate() {
+            let cpu_before = cpu_time();
             let (ok, mut lat) = run(&client, &url, branch, clients, Duration::from_secs(seconds)).await;
+            let cpu = (cpu_time() - cpu_before).as_secs_f64() * 1e6 / ok.max(1) as f64;
             lat.sort_unstable();
             let pct = |p: f64| lat.get(((lat.len() as f64 * p) as usize).min(lat.len().saturating_sub(1))).copied();
             let rate = ok as f64 / seconds as f64;
@@ -115,22 +119,40 @@ dial:
             let p99 = pct(0.99).unwrap_or_default().as_secs_f64() * 1e3;
             totals[i].0 += rate;
             totals[i].1 += p99;
-            println!("| {branch} | {round} | {rate:.0} | {p50:.2} | {p99:.2} |");
+            totals[i].2 += cpu;
+            println!("| {branch} | {round} | {rate:.0} | {p50:.2} | {p99:.2} | {cpu:.0} |");
         }
     }
     let n = rounds as f64;
-    let (fixed, login) = ((totals[0].0 / n, totals[0].1 / n), (totals[1].0 / n, totals[1].1 / n));
+    let mean = |t: (f64, f64, f64)| (t.0 / n, t.1 / n, t.2 / n);
+    let (fixed, login) = (mean(totals[0]), mean(totals[1]));
+    let change = |a: f64, b: f64| (b / a - 1.0) * 100.0;
     println!();
     println!(
-        "mean: without login {:.0} dials/s, p99 {:.2} ms; with a warm session {:.0} dials/s ({:+.1} %), p99 {:.2} ms ({:+.1} %)",
+        "mean: without login {:.0} dials/s, p99 {:.2} ms, {:.0} CPU µs/dial; with a warm session {:.0} dials/s ({:+.1} %), p99 {:.2} ms ({:+.1} %), {:.0} CPU µs/dial ({:+.1} %)",
         fixed.0,
         fixed.1,
+        fixed.2,
         login.0,
-        (login.0 / fixed.0 - 1.0) * 100.0,
+        change(fixed.0, login.0),
         login.1,
-        (login.1 / fixed.1 - 1.0) * 100.0
+        change(fixed.1, login.1),
+        login.2,
+        change(fixed.2, login.2),
     );
     Ok(())
+}
+
+/// CPU time this process (stand-in, gateway and clients alike) has used:
+/// what a dial costs, whatever else the machine is busy with.
+fn cpu_time() -> Duration {
+    // SAFETY: getrusage only writes the struct it is given.
+    let mut usage: libc::rusage = unsafe { std::mem::zeroed() };
+    if unsafe { libc::getrusage(libc::RUSAGE_SELF, &mut usage) } != 0 {
+        return Duration::ZERO;
+    }
+    let tv = |t: libc::timeval| Duration::new(t.tv_sec as u64, t.tv_usec as u32 * 1000);
+    tv(usage.ru_utime) + tv(usage.ru_stime)
 }
 
 /// `clients` loops dialling `branch` for `how_long`: accepted dials and every latency.

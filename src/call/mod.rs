@@ -201,10 +201,10 @@ impl Gateway {
         let Some(act) = checked.act() else {
             return ActionResult::internal(id, Some(branch), action, "the checked action vanished");
         };
-        // A branch that logs in is rendered with its session masked first:
-        // what a dry run shows, and a refusal before anything is sent.
-        let placeholder = send::placeholder(&checked);
-        let context = placeholder.as_ref().unwrap_or(&checked.context);
+        // A branch that logs in: with its warm session, else with it masked
+        // (what a dry run shows; a refusal before anything is sent).
+        let before = self.before_render(&checked, input.dry_run);
+        let context = before.context.as_ref().unwrap_or(&checked.context);
         let request = match act.template.render(snapshot.profiles.templates(), context) {
             Err(e) => {
                 let field = e.field.as_deref().map(|f| format!(" ({f})")).unwrap_or_default();
@@ -239,7 +239,7 @@ impl Gateway {
             }
         };
         let busy = self.runtime.metrics.in_flight(branch);
-        let (result, sent) = self.send(id, snapshot, &checked, act, request).await;
+        let (result, sent) = self.send(id, snapshot, &checked, act, request, before.session).await;
         drop((permit, busy));
         // Unsent (a failed login) or unreachable: the PBX never saw it, so the next click may try again.
         self.settle(claimed, &result, !sent || result.status == Status::Unreachable);

@@ -1,13 +1,16 @@
 //! Sending a rendered action: once. For a branch with login steps, with its
-//! session: found or logged in first (one login per branch at a time), the
-//! request rendered again with the real `session`, then sent. When the
+//! session. A warm session is known before the request is rendered, so the
+//! request is rendered once, with it, like any other. Without one, the
+//! request is first rendered with the session masked (so a request that
+//! cannot be built is refused before anything, a login included, is sent),
+//! then the branch logs in (one login per branch at a time), and the
+//! request is rendered again with the real `session` and sent. When the
 //! answer matches `renew_on`, the PBX refused the session before acting on
 //! the action, so the session is dropped, one new login runs, and the
 //! action is sent once more: never a third time, and never after a timeout,
 //! a broken connection or any answer `renew_on` does not match, after which
 //! the PBX may have acted.
 
-use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use super::Gateway;
@@ -21,17 +24,37 @@ use crate::secrets;
 use crate::state::Snapshot;
 use crate::template::{Context, Rendered, Request};
 
-/// What dry runs and `render` show for every session value: they never log in.
-pub(super) fn placeholder(checked: &Checked) -> Option<Context> {
-    let login = checked.profile.login.as_ref()?;
-    let masked: BTreeMap<String, String> = login.names.iter().map(|n| (n.clone(), secrets::MASK.to_string())).collect();
-    Some(checked.context.with_session(Arc::new(masked)))
+/// What a branch that logs in renders with before the once-per-click claim.
+pub(super) struct Before {
+    /// The context to render with (`None`: the checked one, no login steps).
+    pub(super) context: Option<Context>,
+    /// The warm session it holds, which the rendered request is sent with.
+    pub(super) session: Option<Arc<Session>>,
 }
 
 impl Gateway {
-    /// Sends `act` (already rendered as `request` for a branch without
-    /// login steps); the result, and whether the action itself was sent
-    /// (a failed login sends none: the next click may try again).
+    /// How `checked` is rendered first: with the branch's warm session, or
+    /// with every session value as `***` (what dry runs and `render` show:
+    /// they never log in).
+    pub(super) fn before_render(&self, checked: &Checked, dry_run: bool) -> Before {
+        let Some(login) = checked.profile.login.as_ref() else { return Before { context: None, session: None } };
+        let warm = match dry_run {
+            true => None,
+            false => self.runtime.sessions.warm(&checked.profile.branch, login.identity),
+        };
+        let context = match &warm {
+            Some(s) => checked.context.with_session(s.values.clone()),
+            None => {
+                let masked = login.names.iter().map(|n| (n.clone(), secrets::MASK.to_string())).collect();
+                checked.context.with_session(Arc::new(masked))
+            }
+        };
+        Before { context: Some(context), session: warm }
+    }
+
+    /// Sends `act`, rendered as `request` (with `warm`, the session it was
+    /// rendered with, if any); the result, and whether the action itself
+    /// was sent (a failed login sends none: the next click may try again).
     pub(super) async fn send(
         &self,
         id: &str,
@@ -39,19 +62,25 @@ impl Gateway {
         checked: &Checked,
         act: &Action,
         request: Request,
+        warm: Option<Arc<Session>>,
     ) -> (ActionResult, bool) {
         let Some(login) = &checked.profile.login else {
             return (self.send_once(id, snapshot, checked, act, &request).await.0, true);
         };
         let (branch, action) = (checked.profile.branch.as_str(), checked.action.as_str());
         let failed = |why: LoginError| (ActionResult::login_failed(id, branch, action, &why), false);
-        let session = match self.session(snapshot, checked, login, None).await {
-            Ok((s, _)) => s,
-            Err(why) => return failed(why),
-        };
-        let request = match render(snapshot, checked, act, &session) {
-            Ok(r) => r,
-            Err(refused) => return (ActionResult::refused(id, &refused, Some(branch), action), false),
+        let (session, request) = match warm {
+            Some(session) => (session, request),
+            None => {
+                let session = match self.session(snapshot, checked, login, None).await {
+                    Ok((s, _)) => s,
+                    Err(why) => return failed(why),
+                };
+                match render(snapshot, checked, act, &session) {
+                    Ok(r) => (session, r),
+                    Err(refused) => return (ActionResult::refused(id, &refused, Some(branch), action), false),
+                }
+            }
         };
         let (result, answer) = self.send_once(id, snapshot, checked, act, &request).await;
         let refused = answer.is_some_and(|a| login.renew_on.holds(snapshot.profiles.templates(), &act.response, &a));

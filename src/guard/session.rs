@@ -96,6 +96,12 @@ impl Sessions {
         }
     }
 
+    /// `branch`'s session if it has a usable one now, without waiting.
+    pub fn warm(&self, branch: &str, identity: u64) -> Option<Arc<Session>> {
+        let cell = self.by_branch.lock().unwrap_or_else(PoisonError::into_inner).get(branch)?.clone();
+        cell.current.load_full().filter(|s| s.usable(identity))
+    }
+
     /// `branch`'s session, logging in with `login` when it has no usable one
     /// (none, expired, or made by another login than `identity`).
     pub async fn get<F, Fut>(&self, branch: &str, identity: u64, login: F) -> Result<Got, LoginError>

@@ -221,6 +221,8 @@ pub struct Expression {
     /// default `renew_on`, tried on every answer of a branch that logs in,
     /// needs no body parsed for it.
     reads_body: bool,
+    /// Whether it reads `headers` (else they are not gathered for it).
+    reads_headers: bool,
 }
 
 impl Expression {
@@ -229,7 +231,7 @@ impl Expression {
         let expr = Expr::compile(env, field, source)?;
         let reads = env.get_template(&expr.template).map(|t| t.undeclared_variables(false)).unwrap_or_default();
         let reads_body = reads.iter().any(|name| name != "http_status" && name != "headers");
-        Ok(Expression { expr, reads_body })
+        Ok(Expression { expr, reads_body, reads_headers: reads.contains("headers") })
     }
 
     /// Its value on `view`. Giving nothing (none, or a name the answer
@@ -252,7 +254,7 @@ impl Expression {
     pub fn holds(&self, env: &Environment<'_>, rules: &Rules, answer: &Answer) -> bool {
         let view = match self.reads_body {
             true => rules.view(answer),
-            false => View(status_context(answer)),
+            false => View(status_context(answer, self.reads_headers)),
         };
         self.expr.eval(env, &view.0, "the answer").is_ok_and(|v| v.is_true())
     }
@@ -425,9 +427,14 @@ fn context(body: &Json, answer: &Answer) -> Value {
     Value::from(ctx)
 }
 
-/// What an expression that reads only `http_status` and `headers` sees.
-fn status_context(answer: &Answer) -> Value {
-    Value::from(BTreeMap::from([("http_status", Value::from(answer.http_status)), ("headers", headers(answer))]))
+/// What an expression that reads only `http_status` (and `headers`, when
+/// `with_headers`) sees.
+fn status_context(answer: &Answer, with_headers: bool) -> Value {
+    let mut ctx = BTreeMap::from([("http_status", Value::from(answer.http_status))]);
+    if with_headers {
+        ctx.insert("headers", headers(answer));
+    }
+    Value::from(ctx)
 }
 
 /// The answer's headers by lower-cased name; a repeated one's values joined with `, `.
@@ -833,7 +840,7 @@ mod tests {
         assert!(renew.holds(&env, &rules, &refused(200, "{\"errcode\": 10004}")));
         let status_only =
             Expression::compile(&mut env, "renew_on", "http_status == 401 or headers['x-expired']").unwrap();
-        assert!(!status_only.reads_body && renew.reads_body);
+        assert!(!status_only.reads_body && status_only.reads_headers && renew.reads_body && !renew.reads_headers);
         assert!(status_only.holds(&env, &rules, &refused(401, "not JSON")));
         let mut expired = refused(200, "{}");
         expired.headers.push(("x-expired".into(), "1".into()));
