@@ -364,8 +364,7 @@ mod tests {
 
     #[test]
     fn what_is_retried_and_what_is_final() {
-        let answer =
-            |status| Ok(Answer { http_status: status, content_type: None, location: None, body: String::new() });
+        let answer = |status| Ok(Answer { http_status: status, ..Answer::default() });
         assert_eq!(verdict(&answer(200)), Verdict::Delivered);
         assert_eq!(verdict(&answer(204)), Verdict::Delivered);
         assert!(matches!(verdict(&answer(503)), Verdict::Retry(_)));
