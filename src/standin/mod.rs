@@ -22,6 +22,14 @@
 //!   `expires_in`; `POST /callcontrol/{dn}/makecall` and
 //!   `…/participants/{id}/{drop|divert|transferto…}` want a live one (else
 //!   401) and answer `{finalstatus, reason, reasontext, result}`.
+//! - Asterisk AMI over HTTP: `/rawman` (or `/asterisk/rawman`) with
+//!   `action=login` setting `mansession_id`, then `originate`/`hangup` on
+//!   that session; plain-text `Response:` lines (see `ami`).
+//! - Yeastar P-Series: `POST /openapi/v1.0/get_token`, then
+//!   `/openapi/v1.0/call/{dial|hangup|transfer}?access_token=…`; JSON
+//!   `errcode` in a 200 (see `yeastar`).
+//! - Grandstream UCM: `POST /api` with `{"request": {"action": …}}`:
+//!   challenge, login, then actions carrying the cookie (see `grandstream_ucm`).
 //!
 //! What it records is what arrived on the wire (method, path, raw query,
 //! content type, raw body), so tests assert on exactly what a PBX would see.
@@ -41,13 +49,19 @@ use axum::http::{HeaderMap, Method, StatusCode, Uri, header};
 use axum::response::{IntoResponse, Response};
 use serde::Serialize;
 
+mod ami;
 mod click2call;
+mod grandstream_ucm;
 mod iqx;
 mod threecx;
 mod tls;
 mod voispeed;
+mod yeastar;
 
+pub use ami::{PASSWORD as AMI_PASSWORD, Sessions as AmiSessions, USER as AMI_USER};
+pub use grandstream_ucm::{PASSWORD as UCM_PASSWORD, USER as UCM_USER, UcmCookies};
 pub use threecx::{CLIENT_ID as THREECX_CLIENT_ID, CLIENT_SECRET as THREECX_SECRET, Tokens};
+pub use yeastar::{CLIENT_ID as YEASTAR_CLIENT_ID, CLIENT_SECRET as YEASTAR_SECRET, YeastarTokens};
 
 /// Credentials the stand-in accepts.
 pub const SERI_TOKEN: &str = "demo-token";
@@ -67,6 +81,10 @@ pub struct Received {
     pub query: Option<String>,
     pub content_type: Option<String>,
     pub authorization: Option<String>,
+    /// The `Cookie` header, as sent.
+    pub cookie: Option<String>,
+    /// The `User-Agent` header, as sent.
+    pub user_agent: Option<String>,
     /// The raw body.
     pub body: String,
     /// The caller's address: the same one for requests over one kept-alive connection.
@@ -127,6 +145,12 @@ struct Shared {
     next_id: AtomicU64,
     /// The tokens the 3CX stand-in issued.
     threecx: Tokens,
+    /// The AMI stand-in's manager sessions.
+    ami: AmiSessions,
+    /// The Yeastar P-Series stand-in's tokens.
+    yeastar: YeastarTokens,
+    /// The Grandstream UCM stand-in's challenges and cookies.
+    ucm: UcmCookies,
 }
 
 /// A running stand-in.
@@ -202,6 +226,21 @@ impl StandIn {
         &self.shared.threecx
     }
 
+    /// The AMI stand-in's sessions: kill them, list them.
+    pub fn ami(&self) -> &AmiSessions {
+        &self.shared.ami
+    }
+
+    /// The Yeastar P-Series stand-in's tokens: expire them, list them.
+    pub fn yeastar(&self) -> &YeastarTokens {
+        &self.shared.yeastar
+    }
+
+    /// The Grandstream UCM stand-in's cookies: expire them, list them.
+    pub fn ucm(&self) -> &UcmCookies {
+        &self.shared.ucm
+    }
+
     pub fn set_behaviour(&self, b: Behaviour) {
         if let Ok(mut cur) = self.shared.behaviour.lock() {
             *cur = b;
@@ -224,6 +263,8 @@ async fn handle(
         query: uri.query().map(str::to_string),
         content_type: header(header::CONTENT_TYPE),
         authorization: header(header::AUTHORIZATION),
+        cookie: header(header::COOKIE),
+        user_agent: header(header::USER_AGENT),
         body: String::from_utf8_lossy(&body).into_owned(),
         peer,
     };
@@ -299,6 +340,10 @@ fn faithful(shared: &Shared, got: &Received) -> Response {
         "/ivr/PbxAPI.aspx" => iqx::make_call(got),
         "/connect/token" => threecx::token(&shared.threecx, got),
         p if p.starts_with("/callcontrol/") => threecx::callcontrol(&shared.threecx, got, id),
+        "/rawman" | "/asterisk/rawman" => ami::rawman(&shared.ami, got),
+        "/openapi/v1.0/get_token" => yeastar::get_token(&shared.yeastar, got),
+        p if p.starts_with("/openapi/v1.0/call/") => yeastar::call(&shared.yeastar, got, id),
+        "/api" => grandstream_ucm::api(&shared.ucm, got),
         _ => (StatusCode::NOT_FOUND, "not found").into_response(),
     }
 }

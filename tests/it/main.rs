@@ -15,6 +15,7 @@ mod keys;
 mod layers;
 mod limits;
 mod login;
+mod login_presets;
 mod metrics;
 mod numbers;
 mod openapi;

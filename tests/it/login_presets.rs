@@ -1,0 +1,163 @@
+//! The shipped presets whose PBX wants a session first (Asterisk AMI over
+//! HTTP, Yeastar P-Series, Grandstream UCM), each against its stand-in:
+//! the exact login and action requests the PBX received; accepted; each
+//! refusal the system documents is `rejected` with the system's own words;
+//! a failed login is `login: …` and sends nothing else; the session expiring
+//! the way that system shows it causes one new login and exactly two
+//! attempts of the action; a dry run sends nothing.
+
+use serde_json::{Value, json};
+use webdial::standin::{AMI_PASSWORD, AMI_USER, Received, UCM_PASSWORD, UCM_USER, YEASTAR_CLIENT_ID, YEASTAR_SECRET};
+
+use crate::helpers::{App, read, spawn};
+
+fn dial(ext: &str, number: &str) -> Value {
+    json!({"branch": "x", "extension": ext, "number": number})
+}
+
+async fn action(app: &App, action: &str, body: Value) -> (u16, Value) {
+    read(app.client.post(format!("{}/v1/actions/{action}", app.url)).json(&body).send().await.unwrap()).await
+}
+
+/// Decoded query parameters, in order.
+fn query(r: &Received) -> Vec<(String, String)> {
+    form_urlencoded::parse(r.query.as_deref().unwrap_or("").as_bytes()).into_owned().collect()
+}
+
+fn param(r: &Received, name: &str) -> Option<String> {
+    query(r).into_iter().find(|(k, _)| k == name).map(|(_, v)| v)
+}
+
+async fn dry_run_sends_nothing(profile: &str, ext: &str) -> Value {
+    let app = spawn(&[("x", profile)]).await;
+    let (code, body) =
+        app.post(json!({"branch": "x", "extension": ext, "number": "+442079460000", "dry_run": true})).await;
+    assert_eq!((code, body["status"].as_str()), (200, Some("dry_run")), "{body}");
+    assert!(app.received().is_empty(), "a dry run sends nothing, not even a login: {:#?}", app.received());
+    body
+}
+
+// ---- Asterisk AMI over HTTP ------------------------------------------------
+
+fn ami(password: &str) -> String {
+    format!("extends: presets/asterisk-ami.yaml\nvars: {{host: PBXHOST, user: {AMI_USER}, password: {password}}}\n")
+}
+
+fn ami_action(r: &Received) -> String {
+    param(r, "action").unwrap_or_default()
+}
+
+#[tokio::test]
+async fn ami_logs_in_then_originates_async_with_its_own_channel_id_on_the_session_cookie() {
+    let app = spawn(&[("x", &ami(AMI_PASSWORD))]).await;
+    let (code, body) = app.post(dial("201", "02079460000")).await;
+    assert_eq!((code, body["status"].as_str()), (200, Some("accepted")), "{body}");
+    let got = app.received();
+    assert_eq!(got.len(), 2, "{got:#?}");
+    let (login, originate) = (&got[0], &got[1]);
+    assert_eq!((login.method.as_str(), login.path.as_str()), ("GET", "/rawman"));
+    let login_query: Vec<(String, String)> = query(login);
+    assert_eq!(
+        login_query,
+        [("action", "login"), ("username", AMI_USER), ("secret", AMI_PASSWORD)]
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+    );
+    assert_eq!(login.cookie, None);
+    let session = &app.pbx.ami().issued()[0];
+    assert_eq!((originate.method.as_str(), originate.path.as_str()), ("GET", "/rawman"));
+    assert_eq!(originate.cookie.as_deref(), Some(format!("mansession_id=\"{session}\"").as_str()));
+    let q = query(originate);
+    let keys: Vec<&str> = q.iter().map(|(k, _)| k.as_str()).collect();
+    assert_eq!(
+        keys,
+        ["action", "channel", "exten", "context", "priority", "callerid", "async", "actionid", "channelid"]
+    );
+    assert_eq!(ami_action(originate), "originate");
+    assert_eq!(param(originate, "channel").as_deref(), Some("PJSIP/201"));
+    assert_eq!(param(originate, "exten").as_deref(), Some("02079460000"));
+    assert_eq!(param(originate, "context").as_deref(), Some("from-internal"));
+    assert_eq!(param(originate, "priority").as_deref(), Some("1"));
+    assert_eq!(param(originate, "callerid").as_deref(), Some(""));
+    assert_eq!(param(originate, "async").as_deref(), Some("true"));
+    let channel_id = param(originate, "channelid").unwrap();
+    assert!(channel_id.starts_with("webdial-") && channel_id.len() == 40, "{channel_id}");
+    assert_eq!(param(originate, "actionid"), Some(channel_id.clone()), "Asterisk echoes the ActionID");
+    assert_eq!(body["call_id"], channel_id, "the call id is the channel id the gateway chose: {body}");
+
+    // Hangup on the same session, naming that channel.
+    let (code, answer) = action(&app, "hangup", json!({"branch": "x", "call_id": channel_id})).await;
+    assert_eq!((code, answer["status"].as_str()), (200, Some("accepted")), "{answer}");
+    let hangup = app.received().pop().unwrap();
+    assert_eq!(
+        query(&hangup),
+        [("action", "hangup"), ("channel", channel_id.as_str())].map(|(k, v)| (k.to_string(), v.to_string()))
+    );
+    assert_eq!(hangup.cookie, originate.cookie);
+    assert_eq!(app.received().iter().filter(|r| ami_action(r) == "login").count(), 1, "one session for both");
+}
+
+#[tokio::test]
+async fn ami_caller_id_context_technology_and_prefix_reach_the_originate() {
+    let profile = format!(
+        "extends: presets/asterisk-ami.yaml\nvars: {{host: PBXHOST, user: {AMI_USER}, password: {AMI_PASSWORD}, context: sales, technology: SIP, prefix: asterisk}}\n"
+    );
+    let app = spawn(&[("x", &profile)]).await;
+    let (code, body) =
+        app.post(json!({"branch": "x", "extension": "201", "number": "02079460000", "caller_id": "02079460999"})).await;
+    assert_eq!((code, body["status"].as_str()), (200, Some("accepted")), "{body}");
+    let got = app.received();
+    assert!(got.iter().all(|r| r.path == "/asterisk/rawman"), "{got:#?}");
+    let originate = &got[1];
+    assert_eq!(param(originate, "channel").as_deref(), Some("SIP/201"));
+    assert_eq!(param(originate, "context").as_deref(), Some("sales"));
+    assert_eq!(param(originate, "callerid").as_deref(), Some("02079460999"));
+}
+
+#[tokio::test]
+async fn ami_refusals_are_rejected_with_asterisks_words() {
+    let app = spawn(&[("x", &ami(AMI_PASSWORD))]).await;
+    let (code, body) = app.post(dial("901", "02079460000")).await;
+    assert_eq!(
+        (code, body["status"].as_str(), body["message"].as_str()),
+        (502, Some("rejected"), Some("Originate failed")),
+        "{body}"
+    );
+    let (code, body) = action(&app, "hangup", json!({"branch": "x", "call_id": "webdial-gone"})).await;
+    assert_eq!(
+        (code, body["status"].as_str(), body["message"].as_str()),
+        (502, Some("rejected"), Some("No such channel")),
+        "{body}"
+    );
+}
+
+#[tokio::test]
+async fn ami_a_failed_login_is_rejected_in_asterisks_words_and_nothing_else_is_sent() {
+    let app = spawn(&[("x", &ami("wrong-secret"))]).await;
+    let (code, body) = app.post(dial("201", "02079460000")).await;
+    assert_eq!((code, body["status"].as_str()), (502, Some("rejected")), "{body}");
+    assert_eq!(body["message"], "login: Authentication failed", "{body}");
+    let got = app.received();
+    assert_eq!(got.iter().map(ami_action).collect::<Vec<_>>(), ["login"], "no originate: {got:#?}");
+}
+
+#[tokio::test]
+async fn ami_permission_denied_in_a_200_logs_in_once_more_and_originates_exactly_twice() {
+    let app = spawn(&[("x", &ami(AMI_PASSWORD))]).await;
+    assert_eq!(app.post(dial("201", "02079460000")).await.0, 200);
+    app.pbx.ami().kill_all();
+    let before = app.received().len();
+    let (code, body) = app.post(dial("201", "02079460001")).await;
+    assert_eq!((code, body["status"].as_str()), (200, Some("accepted")), "{body}");
+    let got = app.received().split_off(before);
+    assert_eq!(got.iter().map(ami_action).collect::<Vec<_>>(), ["originate", "login", "originate"], "{got:#?}");
+    assert_ne!(got[0].cookie, got[2].cookie, "sent again on the new session");
+    let sessions = app.pbx.ami().issued();
+    assert_eq!(got[2].cookie.as_deref(), Some(format!("mansession_id=\"{}\"", sessions[1]).as_str()));
+    assert_eq!(param(&got[0], "exten"), param(&got[2], "exten"), "the same action");
+}
+
+#[tokio::test]
+async fn ami_a_dry_run_sends_nothing() {
+    let body = dry_run_sends_nothing(&ami(AMI_PASSWORD), "201").await;
+    assert_eq!(body["request"]["headers"]["cookie"], "***", "{body}");
+}
