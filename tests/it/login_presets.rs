@@ -161,3 +161,97 @@ async fn ami_a_dry_run_sends_nothing() {
     let body = dry_run_sends_nothing(&ami(AMI_PASSWORD), "201").await;
     assert_eq!(body["request"]["headers"]["cookie"], "***", "{body}");
 }
+
+// ---- Yeastar P-Series --------------------------------------------------------
+
+fn yeastar(secret: &str) -> String {
+    format!(
+        "extends: presets/yeastar-p.yaml\nvars: {{scheme: http, host: PBXHOST, client_id: {YEASTAR_CLIENT_ID}, client_secret: {secret}}}\n"
+    )
+}
+
+const GET_TOKEN: &str = "/openapi/v1.0/get_token";
+
+fn json_body(r: &Received) -> Value {
+    serde_json::from_str(&r.body).unwrap()
+}
+
+#[tokio::test]
+async fn yeastar_gets_a_token_then_dials_with_it_in_the_query() {
+    let app = spawn(&[("x", &yeastar(YEASTAR_SECRET))]).await;
+    let (code, body) = app.post(dial("1000", "02079460000")).await;
+    assert_eq!((code, body["status"].as_str()), (200, Some("accepted")), "{body}");
+    assert!(body["call_id"].as_str().is_some_and(|c| !c.is_empty()), "{body}");
+    let got = app.received();
+    assert_eq!(got.len(), 2, "{got:#?}");
+    let (login, call) = (&got[0], &got[1]);
+    assert_eq!((login.method.as_str(), login.path.as_str(), login.query.as_deref()), ("POST", GET_TOKEN, None));
+    assert_eq!(login.content_type.as_deref(), Some("application/json"));
+    assert_eq!(json_body(login), json!({"username": YEASTAR_CLIENT_ID, "password": YEASTAR_SECRET}));
+    assert_eq!(login.user_agent.as_deref(), Some("OpenAPI"));
+    let token = &app.pbx.yeastar().issued()[0];
+    assert_eq!((call.method.as_str(), call.path.as_str()), ("POST", "/openapi/v1.0/call/dial"));
+    assert_eq!(call.query.as_deref(), Some(format!("access_token={token}").as_str()));
+    assert_eq!(call.user_agent.as_deref(), Some("OpenAPI"));
+    assert_eq!(call.authorization, None);
+    assert_eq!(json_body(call), json!({"caller": "1000", "callee": "02079460000"}));
+}
+
+#[tokio::test]
+async fn yeastar_hangup_and_transfer_act_on_a_channel_on_the_same_token() {
+    let app = spawn(&[("x", &yeastar(YEASTAR_SECRET))]).await;
+    let (code, answer) =
+        action(&app, "transfer", json!({"branch": "x", "call_id": "PJSIP/1000-00000012", "number": "1001"})).await;
+    assert_eq!((code, answer["status"].as_str()), (200, Some("accepted")), "{answer}");
+    let (code, answer) = action(&app, "hangup", json!({"branch": "x", "call_id": "PJSIP/1000-00000012"})).await;
+    assert_eq!((code, answer["status"].as_str()), (200, Some("accepted")), "{answer}");
+    let got = app.received();
+    let paths: Vec<&str> = got.iter().map(|r| r.path.as_str()).collect();
+    assert_eq!(paths, [GET_TOKEN, "/openapi/v1.0/call/transfer", "/openapi/v1.0/call/hangup"]);
+    assert_eq!(json_body(&got[1]), json!({"type": "blind", "channel_id": "PJSIP/1000-00000012", "number": "1001"}));
+    assert_eq!(json_body(&got[2]), json!({"channel_id": "PJSIP/1000-00000012"}));
+    assert_eq!(got[1].query, got[2].query, "one token for both");
+}
+
+#[tokio::test]
+async fn yeastar_a_refusal_in_a_200_is_rejected_with_its_errmsg() {
+    let app = spawn(&[("x", &yeastar(YEASTAR_SECRET))]).await;
+    let (code, body) = app.post(dial("9000", "02079460000")).await;
+    assert_eq!(
+        (code, body["status"].as_str(), body["message"].as_str()),
+        (502, Some("rejected"), Some("FAILURE")),
+        "{body}"
+    );
+    assert_eq!(body["pbx"]["http_status"], 200, "{body}");
+}
+
+#[tokio::test]
+async fn yeastar_a_failed_login_is_rejected_and_nothing_else_is_sent() {
+    let app = spawn(&[("x", &yeastar("wrong-secret"))]).await;
+    let (code, body) = app.post(dial("1000", "02079460000")).await;
+    assert_eq!((code, body["status"].as_str()), (502, Some("rejected")), "{body}");
+    assert_eq!(body["message"], "login: FAILURE", "{body}");
+    assert_eq!(app.received().iter().map(|r| r.path.as_str()).collect::<Vec<_>>(), [GET_TOKEN]);
+}
+
+#[tokio::test]
+async fn yeastar_an_expired_token_errcode_10004_in_a_200_logs_in_once_more_and_dials_exactly_twice() {
+    let app = spawn(&[("x", &yeastar(YEASTAR_SECRET))]).await;
+    assert_eq!(app.post(dial("1000", "02079460000")).await.0, 200);
+    app.pbx.yeastar().expire_all();
+    let before = app.received().len();
+    let (code, body) = app.post(dial("1000", "02079460001")).await;
+    assert_eq!((code, body["status"].as_str()), (200, Some("accepted")), "{body}");
+    let got = app.received().split_off(before);
+    let paths: Vec<&str> = got.iter().map(|r| r.path.as_str()).collect();
+    assert_eq!(paths, ["/openapi/v1.0/call/dial", GET_TOKEN, "/openapi/v1.0/call/dial"]);
+    let tokens = app.pbx.yeastar().issued();
+    assert_eq!(got[2].query.as_deref(), Some(format!("access_token={}", tokens[1]).as_str()));
+    assert_eq!(got[0].body, got[2].body, "the same action");
+}
+
+#[tokio::test]
+async fn yeastar_a_dry_run_sends_nothing() {
+    let body = dry_run_sends_nothing(&yeastar(YEASTAR_SECRET), "1000").await;
+    assert!(body["request"]["url"].as_str().unwrap().ends_with("/call/dial?access_token=***"), "{body}");
+}
