@@ -255,3 +255,95 @@ async fn yeastar_a_dry_run_sends_nothing() {
     let body = dry_run_sends_nothing(&yeastar(YEASTAR_SECRET), "1000").await;
     assert!(body["request"]["url"].as_str().unwrap().ends_with("/call/dial?access_token=***"), "{body}");
 }
+
+// ---- Grandstream UCM ----------------------------------------------------------
+
+fn ucm(password: &str) -> String {
+    format!(
+        "extends: presets/grandstream-ucm.yaml\nvars: {{scheme: http, host: PBXHOST, user: {UCM_USER}, password: {password}}}\n"
+    )
+}
+
+fn ucm_action(r: &Received) -> String {
+    json_body(r)["request"]["action"].as_str().unwrap_or_default().to_string()
+}
+
+fn md5_hex(s: &str) -> String {
+    use md5::Digest as _;
+    md5::Md5::digest(s.as_bytes()).iter().map(|b| format!("{b:02x}")).collect()
+}
+
+#[tokio::test]
+async fn ucm_answers_the_challenge_with_md5_then_dials_with_the_cookie_in_the_json() {
+    let app = spawn(&[("x", &ucm(UCM_PASSWORD))]).await;
+    let (code, body) = app.post(dial("1000", "02079460000")).await;
+    assert_eq!((code, body["status"].as_str()), (200, Some("accepted")), "{body}");
+    assert!(body["call_id"].is_null(), "dialOutbound gives no call id: {body}");
+    let got = app.received();
+    assert_eq!(got.len(), 3, "{got:#?}");
+    assert!(got.iter().all(|r| r.method == "POST" && r.path == "/api" && r.query.is_none()), "{got:#?}");
+    assert!(got.iter().all(|r| r.content_type.as_deref() == Some("application/json") && r.cookie.is_none()));
+    assert_eq!(json_body(&got[0]), json!({"request": {"action": "challenge", "user": UCM_USER, "version": "1.0"}}));
+    // The challenge the UCM answered is the one the login answers.
+    let login = json_body(&got[1]);
+    let token = login["request"]["token"].as_str().unwrap();
+    assert_eq!(login, json!({"request": {"action": "login", "user": UCM_USER, "token": token}}));
+    // The stand-in accepts only md5(its last challenge + the password).
+    assert!(token.len() == 32 && token != md5_hex(UCM_PASSWORD), "md5(challenge + password): {token}");
+    let cookie = &app.pbx.ucm().issued()[0];
+    assert_eq!(
+        json_body(&got[2]),
+        json!({"request": {"action": "dialOutbound", "cookie": cookie, "caller": "1000", "outbound": "02079460000"}})
+    );
+
+    let (code, answer) = action(&app, "hangup", json!({"branch": "x", "call_id": "PJSIP/1000-0000002a"})).await;
+    assert_eq!((code, answer["status"].as_str()), (200, Some("accepted")), "{answer}");
+    let hangup = app.received().pop().unwrap();
+    assert_eq!(
+        json_body(&hangup),
+        json!({"request": {"action": "Hangup", "cookie": cookie, "channel": "PJSIP/1000-0000002a"}})
+    );
+    assert_eq!(app.received().iter().filter(|r| ucm_action(r) == "login").count(), 1, "one session for both");
+}
+
+#[tokio::test]
+async fn ucm_a_negative_status_is_rejected_with_it() {
+    let app = spawn(&[("x", &ucm(UCM_PASSWORD))]).await;
+    let (code, body) = app.post(dial("9000", "02079460000")).await;
+    assert_eq!(
+        (code, body["status"].as_str(), body["message"].as_str()),
+        (502, Some("rejected"), Some("status -1")),
+        "{body}"
+    );
+}
+
+#[tokio::test]
+async fn ucm_a_failed_login_is_rejected_and_nothing_else_is_sent() {
+    let app = spawn(&[("x", &ucm("wrong-password"))]).await;
+    let (code, body) = app.post(dial("1000", "02079460000")).await;
+    assert_eq!((code, body["status"].as_str()), (502, Some("rejected")), "{body}");
+    assert_eq!(body["message"], "login: step 2 of 2: status -37", "{body}");
+    assert_eq!(app.received().iter().map(ucm_action).collect::<Vec<_>>(), ["challenge", "login"]);
+}
+
+#[tokio::test]
+async fn ucm_an_expired_cookie_status_minus_6_logs_in_once_more_and_dials_exactly_twice() {
+    let app = spawn(&[("x", &ucm(UCM_PASSWORD))]).await;
+    assert_eq!(app.post(dial("1000", "02079460000")).await.0, 200);
+    app.pbx.ucm().expire_all();
+    let before = app.received().len();
+    let (code, body) = app.post(dial("1000", "02079460001")).await;
+    assert_eq!((code, body["status"].as_str()), (200, Some("accepted")), "{body}");
+    let got = app.received().split_off(before);
+    assert_eq!(got.iter().map(ucm_action).collect::<Vec<_>>(), ["dialOutbound", "challenge", "login", "dialOutbound"]);
+    let cookies = app.pbx.ucm().issued();
+    assert_eq!(json_body(&got[3])["request"]["cookie"], cookies[1], "sent again with the new cookie");
+    assert_eq!(json_body(&got[0])["request"]["outbound"], json_body(&got[3])["request"]["outbound"]);
+}
+
+#[tokio::test]
+async fn ucm_a_dry_run_sends_nothing() {
+    let body = dry_run_sends_nothing(&ucm(UCM_PASSWORD), "1000").await;
+    let sent: Value = serde_json::from_str(body["request"]["body"].as_str().unwrap()).unwrap();
+    assert_eq!(sent["request"]["cookie"], "***", "{body}");
+}
