@@ -83,6 +83,7 @@ async fn ami_logs_in_then_originates_async_with_its_own_channel_id_on_the_sessio
     assert!(channel_id.starts_with("webdial-") && channel_id.len() == 40, "{channel_id}");
     assert_eq!(param(originate, "actionid"), Some(channel_id.clone()), "Asterisk echoes the ActionID");
     assert_eq!(body["call_id"], channel_id, "the call id is the channel id the gateway chose: {body}");
+    assert!(!body.to_string().contains(session.as_str()), "{body}");
 
     // Hangup on the same session, naming that channel.
     let (code, answer) = action(&app, "hangup", json!({"branch": "x", "call_id": channel_id})).await;
@@ -128,6 +129,9 @@ async fn ami_refusals_are_rejected_with_asterisks_words() {
         (502, Some("rejected"), Some("No such channel")),
         "{body}"
     );
+    // Neither refusal is "Permission denied": no new login, each sent once.
+    let actions: Vec<String> = app.received().iter().map(ami_action).collect();
+    assert_eq!(actions, ["login", "originate", "hangup"]);
 }
 
 #[tokio::test]
@@ -195,6 +199,7 @@ async fn yeastar_gets_a_token_then_dials_with_it_in_the_query() {
     assert_eq!(call.user_agent.as_deref(), Some("OpenAPI"));
     assert_eq!(call.authorization, None);
     assert_eq!(json_body(call), json!({"caller": "1000", "callee": "02079460000"}));
+    assert!(!body.to_string().contains(token.as_str()), "{body}");
 }
 
 #[tokio::test]
@@ -223,6 +228,8 @@ async fn yeastar_a_refusal_in_a_200_is_rejected_with_its_errmsg() {
         "{body}"
     );
     assert_eq!(body["pbx"]["http_status"], 200, "{body}");
+    let paths: Vec<String> = app.received().iter().map(|r| r.path.clone()).collect();
+    assert_eq!(paths, [GET_TOKEN, "/openapi/v1.0/call/dial"], "another errcode is not an expired token");
 }
 
 #[tokio::test]
@@ -291,6 +298,7 @@ async fn ucm_answers_the_challenge_with_md5_then_dials_with_the_cookie_in_the_js
     // The stand-in accepts only md5(its last challenge + the password).
     assert!(token.len() == 32 && token != md5_hex(UCM_PASSWORD), "md5(challenge + password): {token}");
     let cookie = &app.pbx.ucm().issued()[0];
+    assert!(!body.to_string().contains(cookie.as_str()), "{body}");
     assert_eq!(
         json_body(&got[2]),
         json!({"request": {"action": "dialOutbound", "cookie": cookie, "caller": "1000", "outbound": "02079460000"}})
@@ -315,6 +323,8 @@ async fn ucm_a_negative_status_is_rejected_with_it() {
         (502, Some("rejected"), Some("status -1")),
         "{body}"
     );
+    let actions: Vec<String> = app.received().iter().map(ucm_action).collect();
+    assert_eq!(actions, ["challenge", "login", "dialOutbound"], "-1 is not an expired cookie");
 }
 
 #[tokio::test]
