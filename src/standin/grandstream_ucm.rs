@@ -14,7 +14,8 @@
 //!   or a missing parameter, is status [`INVALID_PARAMETERS`].
 //! - `Hangup` `{channel}`: status 0, or [`INVALID_PARAMETERS`] without one.
 //!
-//! −1 for invalid parameters is Grandstream's; −37 for a failed login and −6
+//! −1 for invalid parameters, with `response.error_msg`
+//! "Invalid parameters!", is what the UCM answers; −37 for a failed login and −6
 //! for an expired cookie are what third-party clients report, not confirmed
 //! in Grandstream's pages. Tests can expire every cookie at once
 //! ([`UcmCookies::expire_all`]).
@@ -102,6 +103,7 @@ fn hex(bytes: &[u8]) -> String {
 }
 
 fn status(status: i64, response: Value) -> Response {
+    let response = if status == INVALID_PARAMETERS { json!({"error_msg": "Invalid parameters!"}) } else { response };
     axum::Json(json!({"response": response, "status": status})).into_response()
 }
 

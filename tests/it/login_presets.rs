@@ -315,12 +315,12 @@ async fn ucm_answers_the_challenge_with_md5_then_dials_with_the_cookie_in_the_js
 }
 
 #[tokio::test]
-async fn ucm_a_negative_status_is_rejected_with_it() {
+async fn ucm_a_negative_status_is_rejected_with_its_error_msg() {
     let app = spawn(&[("x", &ucm(UCM_PASSWORD))]).await;
     let (code, body) = app.post(dial("9000", "02079460000")).await;
     assert_eq!(
         (code, body["status"].as_str(), body["message"].as_str()),
-        (502, Some("rejected"), Some("status -1")),
+        (502, Some("rejected"), Some("Invalid parameters!")),
         "{body}"
     );
     let actions: Vec<String> = app.received().iter().map(ucm_action).collect();
