@@ -38,7 +38,14 @@ type TaskError = Box<dyn std::error::Error + Send + Sync>;
 
 use super::{Error, Proc, free_port, rss_kib, wait_healthy, wait_port, write_config};
 
-const PROFILE: &str = "extends: presets/voispeed.yaml\nvars: {scheme: http, host: PBX, token: demo-token}\n";
+/// The VOIspeed preset's dial, written out (`HOST` is the stand-in's
+/// address), so that gateways built from older checkouts, whose presets
+/// differ, load the same branch.
+const PROFILE: &str = r#"dial:
+  method: GET
+  url: "http://HOST/PBX/seri_endpoint.php?service=call_request&token=demo-token&ext={{ extension }}&number={{ number }}{% if external_id %}&extid={{ external_id }}{% endif %}"
+  response: {format: xml, ok: "outcome == '0'", call_id: request_id, message: error}
+"#;
 const CONNS: usize = 32;
 /// Long enough for the old store to pass its 100,000-entry cap and run at it.
 const FILL_SECONDS: u64 = 30;
@@ -139,6 +146,17 @@ impl Cells {
         v.get(v.len() / 2).copied().unwrap_or(f64::NAN)
     }
 
+    /// "median (min–max)" of measure `i`, or the median alone for one run.
+    fn spread(&self, i: usize, digits: usize) -> String {
+        let v: Vec<f64> = self.0.iter().map(|r| r[i]).filter(|x| !x.is_nan()).collect();
+        let (lo, hi) = v.iter().fold((f64::INFINITY, f64::NEG_INFINITY), |(lo, hi), &x| (lo.min(x), hi.max(x)));
+        match v.len() {
+            0 => "—".into(),
+            1 => format!("{:.digits$}", self.median(i)),
+            _ => format!("{:.digits$} ({lo:.digits$}–{hi:.digits$})", self.median(i)),
+        }
+    }
+
     fn sum(&self, i: usize) -> f64 {
         self.0.iter().map(|r| r[i]).sum()
     }
@@ -197,8 +215,8 @@ pub fn main(root: &Path, bins: &[(String, std::path::PathBuf)], seconds: u64, re
     for (label, window, c) in &rows {
         report.push_str(&format!(
             "| {label} | {window} | {} | {} | {} | {} | {} | {} / {} | {} / {} | {} | {} | {} | {} |\n",
-            fmt(c.median(0), 0),
-            fmt(c.median(1), 1),
+            c.spread(0, 0),
+            c.spread(1, 1),
             fmt(c.median(2), 2),
             fmt(c.median(3), 2),
             fmt(c.median(4), 2),
@@ -218,10 +236,10 @@ pub fn main(root: &Path, bins: &[(String, std::path::PathBuf)], seconds: u64, re
     for (label, c) in &caps {
         report.push_str(&format!(
             "| {label} | {} | {} | {} | {} | {} | {} |\n",
-            fmt(c.median(0), 0),
-            fmt(c.median(1), 1),
-            fmt(c.median(2), 0),
-            fmt(c.median(3), 1),
+            c.spread(0, 0),
+            c.spread(1, 1),
+            c.spread(2, 0),
+            c.spread(3, 1),
             fmt(c.median(4), 2),
             fmt(c.median(5), 1),
         ));
@@ -250,13 +268,10 @@ fn run(root: &Path, bin: &Path, window: &str, seconds: u64, wait_after: bool) ->
     );
     wait_port(pbx_port)?;
     let gw_port = free_port()?;
-    let config = write_config(
-        root,
-        work.path(),
-        gw_port,
-        pbx_port,
-        [("voispeed".to_string(), PROFILE.to_string())].into_iter(),
-        window,
+    let config = write_config(root, work.path(), gw_port, pbx_port, std::iter::empty(), window)?;
+    std::fs::write(
+        work.path().join("profiles/voispeed.yaml"),
+        PROFILE.replace("HOST", &format!("127.0.0.1:{pbx_port}")),
     )?;
     let gateway = Proc(
         Command::new(bin)
