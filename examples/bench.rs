@@ -14,12 +14,17 @@
 //! reports throughput, latency percentiles, the ratios, the gateway's RSS,
 //! its start-up time, and `check`/RSS/start-up with 1,000 branch profiles.
 //! The report is printed and written to `target/bench-report.md`.
+//!
+//! `-- --once` measures the once-per-click stores instead (see `bench/once.rs`).
 
 use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpListener, TcpStream};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
+
+#[path = "bench/once.rs"]
+mod once;
 
 type Error = Box<dyn std::error::Error>;
 
@@ -112,6 +117,9 @@ fn main() -> Result<(), Error> {
         .and_then(|s| s.parse().ok())
         .unwrap_or(5);
     let root = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
+    if args.iter().any(|a| a == "--once") {
+        return once_mode(&root, &args);
+    }
 
     let oha = find_oha().ok_or("oha not found: install it with `cargo install oha` (or put it on PATH)")?;
     eprintln!("building the release gateway…");
@@ -143,6 +151,7 @@ fn main() -> Result<(), Error> {
         gw_port,
         pbx_port,
         KINDS.iter().map(|k| (k.branch.to_string(), k.profile.to_string())),
+        "0s",
     )?;
     let started = Instant::now();
     let gateway = Proc(
@@ -280,7 +289,7 @@ fn main() -> Result<(), Error> {
         (format!("branch-{i:04}"), k.profile.to_string())
     });
     let many_port = free_port()?;
-    let many_config = write_config(&root, &many, many_port, pbx_port, profiles)?;
+    let many_config = write_config(&root, &many, many_port, pbx_port, profiles, "0s")?;
     let mut check_times = Vec::new();
     for _ in 0..5 {
         let t = Instant::now();
@@ -322,6 +331,43 @@ fn main() -> Result<(), Error> {
     std::fs::write(&out, &report)?;
     eprintln!("written to {}", out.display());
     Ok(())
+}
+
+/// `--once [--seconds N] [--repeat N] [--bin LABEL=PATH]…`: without `--bin`, the release
+/// gateway built from this checkout.
+fn once_mode(root: &Path, args: &[String]) -> Result<(), Error> {
+    let seconds = args
+        .iter()
+        .position(|a| a == "--seconds")
+        .and_then(|i| args.get(i + 1))
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(17);
+    let repeat = args
+        .iter()
+        .position(|a| a == "--repeat")
+        .and_then(|i| args.get(i + 1))
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(1);
+    let mut bins = Vec::new();
+    for (i, a) in args.iter().enumerate() {
+        if a == "--bin" {
+            let spec = args.get(i + 1).ok_or("--bin LABEL=PATH")?;
+            let (label, path) = spec.split_once('=').ok_or("--bin LABEL=PATH")?;
+            bins.push((label.to_string(), PathBuf::from(path)));
+        }
+    }
+    if bins.is_empty() {
+        eprintln!("building the release gateway…");
+        let status = Command::new(env!("CARGO"))
+            .args(["build", "--release", "--quiet", "--bin", "webdial"])
+            .current_dir(root)
+            .status()?;
+        if !status.success() {
+            return Err("cargo build --release failed".into());
+        }
+        bins.push(("this checkout".into(), root.join("target/release/webdial")));
+    }
+    once::main(root, &bins, seconds, repeat)
 }
 
 fn lat(s: &Stats) -> String {
@@ -384,6 +430,7 @@ fn write_config(
     port: u16,
     pbx_port: u16,
     profiles: impl Iterator<Item = (String, String)>,
+    dedupe_window: &str,
 ) -> Result<PathBuf, Error> {
     let pdir = dir.join("profiles");
     std::fs::create_dir_all(pdir.join("presets"))?;
@@ -395,8 +442,9 @@ fn write_config(
         std::fs::write(pdir.join(format!("{name}.yaml")), yaml.replace("PBX", &format!("127.0.0.1:{pbx_port}")))?;
     }
     let config = dir.join("webdial.yaml");
-    // A zero window: every request is a new dial (the load repeats one number).
-    std::fs::write(&config, format!("listen: 127.0.0.1:{port}\nprofiles: profiles\ndedupe_window: 0s\n"))?;
+    // The main benchmark uses a zero window: every request is a new dial
+    // (the load repeats one number).
+    std::fs::write(&config, format!("listen: 127.0.0.1:{port}\nprofiles: profiles\ndedupe_window: {dedupe_window}\n"))?;
     Ok(config)
 }
 

@@ -13,6 +13,7 @@ pub mod profile;
 pub mod guard;
 pub mod outcome;
 pub mod metrics;
+pub mod remembered;
 pub mod calls;
 pub mod events;
 pub mod hooks;

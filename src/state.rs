@@ -16,13 +16,13 @@ use crate::calls::{self, CallStore};
 use crate::events::Bus;
 use crate::guard::keys::Rates;
 use crate::guard::limits::InFlight;
-use crate::guard::once::{self, Recent};
+use crate::guard::once::{self, Once};
 use crate::guard::session::Sessions;
 use crate::hooks::{self, Deliveries};
 use crate::metrics::Metrics;
-use crate::outcome::ActionResult;
 use crate::pbx::client::Dispatcher;
 use crate::profile::Profiles;
+use crate::remembered::Remembered;
 use crate::settings::Settings;
 
 /// How long an `Idempotency-Key` is remembered.
@@ -35,18 +35,14 @@ pub struct Snapshot {
     pub profiles: Profiles,
 }
 
-/// The duplicate window's key: same caller, branch, action, extension and subject.
-pub type WindowKey = (String, String, String, String, String);
-/// The idempotency store's key: same caller, same key bytes.
-pub type IdempotencyKey = (String, Vec<u8>);
-
 /// Runtime state that outlives a snapshot.
 pub struct Runtime {
     pub clients: Dispatcher,
     pub rates: Rates,
     pub in_flight: InFlight,
-    pub recent: Recent<WindowKey, ActionResult>,
-    pub idempotent: Recent<IdempotencyKey, ActionResult>,
+    /// The duplicate window's store; `None` when `dedupe_window` is zero.
+    pub recent: Option<Once<Remembered>>,
+    pub idempotent: Once<Remembered>,
     pub dedupe_window: Duration,
     /// The dials made, by gateway id, for `/v1/calls/ID`.
     pub calls: Box<dyn CallStore>,
@@ -67,16 +63,19 @@ impl std::fmt::Debug for Runtime {
 
 impl Runtime {
     /// Fresh runtime state for a gateway whose first snapshot is `snapshot`.
+    /// The once-per-click stores take plain values (window, bounds), so a
+    /// reload can keep them.
     pub fn new(snapshot: &Snapshot) -> Result<Runtime, String> {
         let window = snapshot.settings.dedupe_window;
         let clients = Dispatcher::new()?;
+        let store = |w| Once::new(w, once::DEFAULT_MAX_BYTES, once::DEFAULT_MAX_ENTRIES);
         Ok(Runtime {
             hooks: Deliveries::new(clients.clone(), hooks::Policy::default()),
             clients,
             rates: Rates::default(),
             in_flight: InFlight::default(),
-            recent: Recent::new(window, once::DEFAULT_CAP),
-            idempotent: Recent::new(IDEMPOTENCY_WINDOW, once::DEFAULT_CAP),
+            recent: (!window.is_zero()).then(|| store(window)),
+            idempotent: store(IDEMPOTENCY_WINDOW),
             dedupe_window: window,
             calls: Box::new(calls::Memory::default()),
             events: Bus::default(),

@@ -8,7 +8,8 @@
 //! request never reaches a PBX. A repeated request (same caller,
 //! branch, action, extension and number within the duplicate window, or the
 //! same `Idempotency-Key` within 24 h) gets the first one's answer, even
-//! while that one is still in flight. Each request runs in its own task,
+//! while that one is still in flight; an `Idempotency-Key` reused for a
+//! different request is a `conflict`, and nothing is sent. Each request runs in its own task,
 //! tracked so shutdown can wait for it: a caller who hangs up cannot cancel
 //! a dial half-way, and every request ends with exactly one audit line.
 //!
@@ -31,9 +32,10 @@ use arc_swap::ArcSwap;
 use tokio_util::task::TaskTracker;
 
 use crate::guard::keys::{self, Caller, Credential};
-use crate::guard::once::{self, Claim, Publisher};
+use crate::guard::once::{Claim, OnceKey, Ticket, Waiter};
 use crate::outcome::{ActionResult, Refusal, Status};
-use crate::state::{Runtime, Snapshot, WindowKey};
+use crate::remembered::Remembered;
+use crate::state::{Runtime, Snapshot};
 use crate::template::Rendered;
 use input::{ActionInput, Checked};
 pub use reload::{Report, Trigger};
@@ -56,12 +58,15 @@ impl std::fmt::Debug for Gateway {
     }
 }
 
-/// Where a claim on the once-per-click stores stands.
+/// What a claim on the once-per-click stores found.
 enum Claimed {
-    /// No store applies (duplicate window off, no Idempotency-Key).
-    Nothing,
-    Window(Publisher<ActionResult>, WindowKey),
-    Idempotency(Publisher<ActionResult>, (String, Vec<u8>)),
+    /// This request is the one to send; settle the ticket (if a store
+    /// applies) with its answer.
+    First(Option<Ticket<Remembered>>),
+    /// A repeat: the first request's answer is coming.
+    Duplicate(Waiter<Remembered>),
+    /// The `Idempotency-Key` was used for a different request.
+    Conflict,
 }
 
 impl Gateway {
@@ -227,8 +232,14 @@ impl Gateway {
 
         // One call per click: a repeat gets the first answer.
         let claimed = match self.claim(caller, input, &checked) {
-            Ok(c) => c,
-            Err(rx) => return duplicate(id, rx, Some(branch), action).await,
+            Claimed::First(ticket) => ticket,
+            Claimed::Duplicate(waiter) => return duplicate(id, waiter, Some(branch), action).await,
+            Claimed::Conflict => {
+                let r = Refusal::Conflict(
+                    "this Idempotency-Key was used for a different request (branch, action, extension, number or options); nothing was sent".into(),
+                );
+                return ActionResult::refused(id, &r, Some(branch), action);
+            }
         };
         let permit = match self.runtime.in_flight.acquire(branch, checked.profile.max_in_flight, IN_FLIGHT_WAIT).await {
             Ok(p) => p,
@@ -246,56 +257,33 @@ impl Gateway {
         result
     }
 
-    /// Claims this request in the once-per-click stores; `Err` holds the
-    /// first request's answer-to-be when this one is a repeat.
-    #[allow(clippy::result_large_err)]
-    fn claim(
-        &self,
-        caller: &str,
-        input: &ActionInput,
-        checked: &Checked,
-    ) -> Result<Claimed, tokio::sync::watch::Receiver<Option<ActionResult>>> {
-        match &input.idempotency_key {
-            Some(k) => {
-                let key = (caller.to_string(), k.clone());
-                match self.runtime.idempotent.claim(key.clone()) {
-                    Claim::First(p) => Ok(Claimed::Idempotency(p, key)),
-                    Claim::Duplicate(rx) => Err(rx),
-                }
-            }
-            // A zero window turns the duplicate check off.
-            None if self.runtime.dedupe_window.is_zero() => Ok(Claimed::Nothing),
+    /// Claims this request in the once-per-click stores: by its
+    /// `Idempotency-Key` (with the request's fingerprint), else in the
+    /// duplicate window (a zero window: no store).
+    fn claim(&self, caller: &str, input: &ActionInput, checked: &Checked) -> Claimed {
+        let claim = match &input.idempotency_key {
+            Some(k) => self.runtime.idempotent.claim(OnceKey::idempotency(caller, k), fingerprint(checked)),
             None => {
-                let key = (
-                    caller.to_string(),
-                    checked.profile.branch.clone(),
-                    checked.action.clone(),
-                    checked.context.get("extension").unwrap_or("").to_string(),
-                    checked.subject.clone(),
-                );
-                match self.runtime.recent.claim(key.clone()) {
-                    Claim::First(p) => Ok(Claimed::Window(p, key)),
-                    Claim::Duplicate(rx) => Err(rx),
-                }
+                let Some(window) = &self.runtime.recent else { return Claimed::First(None) };
+                let extension = checked.context.get("extension").unwrap_or("");
+                let key =
+                    OnceKey::window(caller, &checked.profile.branch, &checked.action, extension, &checked.subject);
+                // The window key is the request's whole identity: no fingerprint to compare.
+                window.claim(key, 0)
             }
+        };
+        match claim {
+            Claim::First(ticket) => Claimed::First(Some(ticket)),
+            Claim::Duplicate(waiter) => Claimed::Duplicate(waiter),
+            Claim::Conflict => Claimed::Conflict,
         }
     }
 
-    fn settle(&self, claimed: Claimed, result: &ActionResult, forget: bool) {
-        match claimed {
-            Claimed::Nothing => {}
-            Claimed::Window(p, key) => {
-                p.publish(result);
-                if forget {
-                    self.runtime.recent.forget(&key);
-                }
-            }
-            Claimed::Idempotency(p, key) => {
-                p.publish(result);
-                if forget {
-                    self.runtime.idempotent.forget(&key);
-                }
-            }
+    /// Hands the answer to the request's repeats and remembers it compactly
+    /// (see `remembered`), or forgets the claim when nothing reached the PBX.
+    fn settle(&self, claimed: Option<Ticket<Remembered>>, result: &ActionResult, forget: bool) {
+        if let Some(ticket) = claimed {
+            ticket.settle(Remembered::of(result), forget);
         }
     }
 }
@@ -311,17 +299,9 @@ pub fn fingerprint(checked: &Checked) -> u64 {
 }
 
 /// The first request's answer, for a repeat.
-async fn duplicate(
-    id: &str,
-    rx: tokio::sync::watch::Receiver<Option<ActionResult>>,
-    branch: Option<&str>,
-    action: &str,
-) -> ActionResult {
-    match once::wait(rx).await {
-        Some(mut first) => {
-            first.duplicate = true;
-            first
-        }
+async fn duplicate(id: &str, waiter: Waiter<Remembered>, branch: Option<&str>, action: &str) -> ActionResult {
+    match waiter.wait().await {
+        Some(first) => first.answer(branch, action),
         None => {
             let mut r = ActionResult::internal(
                 id,
