@@ -1,7 +1,8 @@
 //! `webdial.yaml`: the server's own settings — where to listen, where the
 //! profiles are, API keys, the duplicate window, the browser origins
-//! allowed (CORS). Paths are relative to the
-//! file itself; `${ENV}` values are read at load and are secrets.
+//! allowed (CORS), where the dial log is kept and for how long. Paths are
+//! relative to the file itself; `${ENV}` values are read at load and are
+//! secrets.
 //!
 //! Everything here is plain, validated data: what uses it (the key check,
 //! the once-per-click store) lives above and keeps its runtime state apart.
@@ -27,6 +28,29 @@ pub const DEFAULT_LISTEN: SocketAddr = SocketAddr::new(std::net::IpAddr::V4(std:
 pub const DEFAULT_DEDUPE_WINDOW: Duration = Duration::from_secs(5);
 /// The shortest API key accepted.
 pub const MIN_KEY_LEN: usize = 16;
+/// The dial log's file when `data:` is not given, beside `webdial.yaml`: a
+/// gateway keeps its dials across a restart unless told otherwise.
+pub const DEFAULT_DATA: &str = "webdial.db";
+/// How long the dial log keeps a row when `retention:` is not given.
+pub const DEFAULT_RETENTION: Duration = Duration::from_secs(30 * 24 * 3600);
+
+/// Where the dial log lives (`data:`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Data {
+    /// `":memory:"`: kept in this process only, gone at exit.
+    Memory,
+    /// A SQLite file (relative paths already resolved against `webdial.yaml`).
+    File(PathBuf),
+}
+
+impl std::fmt::Display for Data {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Data::Memory => f.write_str(":memory:"),
+            Data::File(p) => write!(f, "{}", p.display()),
+        }
+    }
+}
 
 /// Server settings, validated.
 #[derive(Debug, Clone)]
@@ -51,6 +75,10 @@ pub struct Settings {
     /// normal form: a reload compares it with the file now to tell which
     /// settings changed, whatever settings exist.
     pub written: BTreeMap<String, String>,
+    /// The dial log (`data:`).
+    pub data: Data,
+    /// How long the dial log keeps a row; never zero.
+    pub retention: Duration,
 }
 
 /// A part of `webdial.yaml` that a later layer compiles, with `${ENV}`
@@ -183,6 +211,8 @@ struct RawSettings {
     hooks: Option<yaml::Value>,
     cors: Option<RawCors>,
     watch_profiles: Option<bool>,
+    data: Option<String>,
+    retention: Option<RawDuration>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -204,7 +234,8 @@ struct RawKey {
 
 impl Settings {
     /// Settings for tests and embedding: `profiles` as given, no keys, the
-    /// default duplicate window.
+    /// default duplicate window, the dial log in memory (nothing written
+    /// beside the caller's profiles).
     pub fn for_profiles(profiles: &Path) -> Settings {
         Settings {
             file: profiles.join("webdial.yaml"),
@@ -216,6 +247,8 @@ impl Settings {
             cors: Cors::default(),
             watch_profiles: true,
             written: BTreeMap::new(),
+            data: Data::Memory,
+            retention: DEFAULT_RETENTION,
         }
     }
 
@@ -270,6 +303,29 @@ impl Settings {
                 DEFAULT_DEDUPE_WINDOW
             }
         };
+        let retention = match raw.retention.as_ref().map(RawDuration::parse) {
+            None => DEFAULT_RETENTION,
+            Some(Ok(d)) if !d.is_zero() => d,
+            Some(Ok(_)) => {
+                errors.push(at(&yaml::Path::parse("retention"), "retention must be longer than 0s (like 30d)".into()));
+                DEFAULT_RETENTION
+            }
+            Some(Err(m)) => {
+                errors.push(at(&yaml::Path::parse("retention"), m));
+                DEFAULT_RETENTION
+            }
+        };
+        let data = match raw.data.as_deref().map(str::trim) {
+            Some(":memory:") => Data::Memory,
+            Some("") => {
+                errors.push(at(
+                    &yaml::Path::parse("data"),
+                    "data is empty: name a file (like webdial.db) or \":memory:\"".into(),
+                ));
+                Data::Memory
+            }
+            other => Data::File(base.join(other.unwrap_or(DEFAULT_DATA))),
+        };
         let mut keys: Vec<KeySpec> = Vec::new();
         for (i, k) in raw.keys.unwrap_or_default().into_iter().enumerate() {
             let here = yaml::Path::parse("keys").index(i);
@@ -306,6 +362,8 @@ impl Settings {
                 watch_profiles,
                 written,
                 hooks,
+                data,
+                retention,
             })
         } else {
             Err(errors)
@@ -323,6 +381,33 @@ mod tests {
         assert_eq!((r.count.get(), r.period), (30, Duration::from_secs(60)));
         assert!(Rate::parse("30 per min").is_err());
         assert!(Rate::parse("0/min").is_err());
+    }
+
+    fn load(text: &str) -> Result<Settings, Vec<Diagnostic>> {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("webdial.yaml");
+        std::fs::write(&file, text).unwrap();
+        Settings::load(&file, true, &|_| None)
+    }
+
+    #[test]
+    fn data_is_beside_the_file_by_default_and_retention_is_a_duration() {
+        let s = load("listen: 127.0.0.1:0\n").unwrap();
+        assert_eq!(s.data, Data::File(s.file.parent().unwrap().join("webdial.db")));
+        assert_eq!(s.retention, DEFAULT_RETENTION);
+        let s = load("data: logs/dials.sqlite\nretention: 7d\n").unwrap();
+        assert_eq!(s.data, Data::File(s.file.parent().unwrap().join("logs/dials.sqlite")));
+        assert_eq!(s.retention, Duration::from_secs(7 * 24 * 3600));
+        assert_eq!(load("data: /var/lib/webdial/x.db\n").unwrap().data, Data::File("/var/lib/webdial/x.db".into()));
+        assert_eq!(load("data: \":memory:\"\n").unwrap().data, Data::Memory);
+    }
+
+    #[test]
+    fn a_bad_data_or_retention_is_reported_at_its_place() {
+        let shown = |text: &str| load(text).unwrap_err().iter().map(|d| d.to_string()).collect::<Vec<_>>().join("\n");
+        assert!(shown("retention: soon\n").contains("webdial.yaml:1:12: \"soon\" is not a duration"));
+        assert!(shown("retention: 0s\n").contains("webdial.yaml:1:12: retention must be longer than 0s"));
+        assert!(shown("data: \"\"\n").contains("webdial.yaml:1:7: data is empty"));
     }
 
     #[test]
