@@ -72,6 +72,29 @@ impl Status {
             Status::UnknownCall => "unknown_call",
         }
     }
+
+    /// The status named `name` (as [`Status::as_str`] writes it), for
+    /// statuses read back from the dial log.
+    pub fn parse(name: &str) -> Option<Status> {
+        const ALL: [Status; 15] = [
+            Status::Accepted,
+            Status::OpenUri,
+            Status::DryRun,
+            Status::Rejected,
+            Status::BadResponse,
+            Status::Unreachable,
+            Status::Timeout,
+            Status::InvalidRequest,
+            Status::Unauthorized,
+            Status::Forbidden,
+            Status::UnknownBranch,
+            Status::UnknownAction,
+            Status::RateLimited,
+            Status::Conflict,
+            Status::UnknownCall,
+        ];
+        ALL.into_iter().find(|s| s.as_str() == name)
+    }
 }
 
 /// Why a request was refused before anything was sent.
@@ -92,13 +115,13 @@ pub enum Refusal {
     /// 404: the branch's profile has no such action.
     #[error("branch {branch:?} has no action {action:?} (it has: {known})")]
     UnknownAction { branch: String, action: String, known: String },
-    /// 404: the gateway remembers no dial with this id (never made, or
-    /// dropped from memory since).
-    #[error("no call {0:?}: the gateway remembers no dial with this id")]
+    /// 404: the dial log has no entry with this id (never made, or older
+    /// than the retention).
+    #[error("no call {0:?}: the dial log has no entry with this id")]
     UnknownCall(String),
     /// 404: no such endpoint.
     #[error(
-        "no such endpoint: {method} {path} (the API is /v1/dial, /v1/actions/ACTION, /v1/calls/ID, /v1/calls/ID/ACTION and /healthz)"
+        "no such endpoint: {method} {path} (the API is /v1/dial, /v1/actions/ACTION, /v1/calls, /v1/calls/ID, /v1/calls/ID/ACTION and /healthz)"
     )]
     NoSuchPath { method: String, path: String },
     /// 405 in spirit, 400 in the one shape: a method the endpoint does not take.
@@ -110,6 +133,10 @@ pub enum Refusal {
     /// 422: an `Idempotency-Key` reused for a different request.
     #[error("{0}")]
     Conflict(String),
+    /// 502 `bad_response`, as for any failure inside the gateway: what the
+    /// request needed could not be read (the dial log failed).
+    #[error("internal error: {0}")]
+    Internal(String),
 }
 
 impl Refusal {
@@ -123,6 +150,7 @@ impl Refusal {
             Refusal::RateLimited(_) => Status::RateLimited,
             Refusal::Conflict(_) => Status::Conflict,
             Refusal::UnknownCall(_) => Status::UnknownCall,
+            Refusal::Internal(_) => Status::BadResponse,
         }
     }
 }
@@ -315,6 +343,7 @@ mod tests {
         for (status, ok, code) in table {
             assert_eq!((status.ok(), status.http().as_u16()), (ok, code), "{status:?}");
             assert_eq!(serde_json::to_value(status).unwrap(), serde_json::json!(status.as_str()));
+            assert_eq!(Status::parse(status.as_str()), Some(status));
         }
     }
 

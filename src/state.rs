@@ -4,10 +4,10 @@
 //!   profiles and their templates. Replaced whole (a reload builds a new one
 //!   and swaps it in); a request keeps the snapshot it started with.
 //! - [`Runtime`]: state that must survive a swap — PBX clients, key rate
-//!   budgets, in-flight counts, the once-per-click stores, the dials made
-//!   (by gateway id), the event bus, the hook queues, the metrics, login
-//!   sessions. Keyed by names (branch, key, id), never by pointers into a
-//!   snapshot.
+//!   budgets, in-flight counts, the once-per-click stores, the dial log
+//!   (opened from the first snapshot's `data:`; a reload keeps it), the
+//!   event bus, the hook queues, the metrics, login sessions. Keyed by
+//!   names (branch, key, id), never by pointers into a snapshot.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -44,7 +44,7 @@ pub struct Runtime {
     pub recent: Option<Once<Remembered>>,
     pub idempotent: Once<Remembered>,
     pub dedupe_window: Duration,
-    /// The dials made, by gateway id, for `/v1/calls/ID`.
+    /// The dial log: dials and actions by gateway id, for `/v1/calls`.
     pub calls: Box<dyn CallStore>,
     /// Call events, to every subscriber (server-sent events, hooks).
     pub events: Bus,
@@ -77,7 +77,7 @@ impl Runtime {
             recent: (!window.is_zero()).then(|| store(window)),
             idempotent: store(IDEMPOTENCY_WINDOW),
             dedupe_window: window,
-            calls: Box::new(calls::Memory::default()),
+            calls: Box::new(calls::Log::open(&snapshot.settings.data, snapshot.settings.retention)?),
             events: Bus::default(),
             metrics: Arc::new(Metrics::new()),
             sessions: Sessions::default(),

@@ -1,6 +1,7 @@
 //! `GET /v1/calls/{id}` and `POST /v1/calls/{id}/{action}`: an earlier dial
 //! by the gateway id its answer carried, read back or acted on. An ERP that
 //! started a call keeps one id, not the branch, extension and PBX call id.
+//! `GET /v1/calls` lists the dial log, newest first, a page at a time.
 //!
 //! A `POST` body is optional (a hang-up needs nothing more), and when given
 //! is JSON with only what the dial does not already say: a target `number`,
@@ -25,54 +26,15 @@ use super::actions::{Scalar, dry_run_flag, idempotency_key};
 use super::{MAX_BODY, credential, refused, respond};
 use crate::call::Gateway;
 use crate::call::input::ActionInput;
-use crate::calls::{Call, CallState};
-use crate::outcome::{ActionResult, Refusal, Status};
+use crate::calls::{self, CallView, Query};
+use crate::number::restore_plus;
+use crate::outcome::{ActionResult, Refusal};
 
 pub(super) fn router() -> Router<Arc<Gateway>> {
     Router::new()
+        .route("/v1/calls", get(list_calls).fallback(only_get))
         .route("/v1/calls/{id}", get(read_call).fallback(only_get))
         .route("/v1/calls/{id}/{action}", post(act_on_call).fallback(only_post))
-}
-
-/// A dial as `GET /v1/calls/{id}` shows it.
-#[derive(Debug, Serialize, utoipa::ToSchema)]
-pub(super) struct CallView<'a> {
-    id: &'a str,
-    branch: &'a str,
-    extension: &'a str,
-    /// As received.
-    number: &'a str,
-    /// After the branch's number rules.
-    dialled: Option<&'a str>,
-    call_id: Option<&'a str>,
-    state: CallState,
-    /// The status of the dial's own answer.
-    status: Status,
-    created: String,
-    /// Call events tied to this dial; none are received yet.
-    #[schema(value_type = Vec<Object>)]
-    events: [(); 0],
-}
-
-impl<'a> From<&'a Call> for CallView<'a> {
-    fn from(c: &'a Call) -> Self {
-        CallView {
-            id: &c.id,
-            branch: &c.branch,
-            extension: &c.extension,
-            number: &c.number,
-            dialled: c.dialled.as_deref(),
-            call_id: c.call_id.as_deref(),
-            state: c.state,
-            status: c.status,
-            created: rfc3339(c.created),
-            events: [],
-        }
-    }
-}
-
-fn rfc3339(t: SystemTime) -> String {
-    humantime::format_rfc3339_seconds(t).to_string()
 }
 
 fn query_value(uri: &Uri, name: &str) -> Option<String> {
@@ -101,10 +63,135 @@ pub(super) async fn read_call(
     let Ok(Path(id)) = id else {
         return refused(Refusal::InvalidRequest("the call id in the path cannot be read".into()));
     };
-    match gw.call(&credential(&headers, query_value(&uri, "key")), &id) {
-        Ok(call) => Json(CallView::from(&call)).into_response(),
-        Err(r) => refused(r),
+    let call = match gw.call(&credential(&headers, query_value(&uri, "key")), &id) {
+        Ok(call) => call,
+        Err(r) => return refused(r),
+    };
+    let events = match gw.call_events(&call.id) {
+        Ok(events) => events,
+        Err(r) => return refused(r),
+    };
+    let mut view = CallView::from(&call);
+    // Each event was stored as the JSON it was sent as; one that no longer
+    // reads is shown as its text rather than hiding the call.
+    view.events = Some(
+        events
+            .into_iter()
+            .map(|e| serde_json::from_str(&e.json).unwrap_or(serde_json::Value::String(e.json)))
+            .collect(),
+    );
+    Json(view).into_response()
+}
+
+/// A page of the dial log, newest first.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub(super) struct Page<'a> {
+    calls: Vec<CallView<'a>>,
+    /// The `before=` of the next page; `null` on the last one.
+    next: Option<&'a str>,
+}
+
+/// `GET /v1/calls`'s query, for the API description only: the handler
+/// reads the query itself ([`list_query`]), refusing a name given twice
+/// and any name not listed here.
+#[derive(utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
+#[allow(dead_code)]
+pub(super) struct ListDoc {
+    /// Only this branch (`403` if the key may not use it).
+    branch: Option<String>,
+    /// Only this extension; also `ext`. Separators do not matter.
+    extension: Option<String>,
+    /// Only this number, as received or as dialled; also `to`.
+    number: Option<String>,
+    /// Only this action (`dial`, `hangup`, …).
+    action: Option<String>,
+    /// Only entries since: RFC 3339 (`2026-11-23T14:00:00Z`) or a duration back (`1h`, `7d`).
+    since: Option<String>,
+    /// The next page: the `next` of the page before.
+    before: Option<String>,
+    /// At most this many, 1 to 500 (more reads as 500); default 50.
+    limit: Option<u32>,
+    /// The API key, for software that cannot send a header.
+    key: Option<String>,
+}
+
+/// The dial log: every dial and action that was sent, newest first, a page
+/// at a time. A key sees only its branches.
+#[utoipa::path(
+    get,
+    path = "/v1/calls",
+    tag = "calls",
+    params(ListDoc),
+    responses(
+        (status = 200, description = "A page of the dial log", body = Page),
+        (status = 400, description = "`invalid_request`: an unknown or repeated parameter, a bad `limit` or `since`", body = ActionResult),
+        (status = 401, description = "`unauthorized`", body = ActionResult),
+        (status = 403, description = "`forbidden`: `branch` is outside the key", body = ActionResult),
+    )
+)]
+pub(super) async fn list_calls(State(gw): State<Arc<Gateway>>, headers: HeaderMap, uri: Uri) -> Response {
+    let (mut query, key) = match list_query(uri.query().unwrap_or(""), SystemTime::now()) {
+        Ok(q) => q,
+        Err(r) => return refused(r),
+    };
+    let credential = credential(&headers, key);
+    let limit = query.limit;
+    // One more than asked: whether there is a next page.
+    query.limit += 1;
+    // A filter on an unindexed column may scan: off the async threads.
+    let listed = tokio::task::spawn_blocking(move || gw.list_calls(&credential, query)).await;
+    let mut calls = match listed {
+        Ok(Ok(calls)) => calls,
+        Ok(Err(r)) => return refused(r),
+        Err(_) => return refused(Refusal::Internal("reading the dial log failed".into())),
+    };
+    let more = calls.len() > limit;
+    calls.truncate(limit);
+    let next = if more { calls.last().map(|c| c.id.as_str()) } else { None };
+    Json(Page { calls: calls.iter().map(CallView::from).collect(), next }).into_response()
+}
+
+/// Reads `GET /v1/calls`'s query: the filters and the `key=` it carried.
+/// Each name may appear once; an unknown one is refused (a typo would
+/// otherwise list everything).
+fn list_query(query: &str, now: SystemTime) -> Result<(Query, Option<String>), Refusal> {
+    let mut q = Query::default();
+    let (mut key, mut since, mut limit) = (None, None, None);
+    for (name, value) in form_urlencoded::parse(query.as_bytes()) {
+        let slot = match name.as_ref() {
+            "branch" => &mut q.branch,
+            "extension" | "ext" => &mut q.extension,
+            "number" | "to" => &mut q.number,
+            "action" => &mut q.action,
+            "since" => &mut since,
+            "before" => &mut q.before,
+            "limit" => &mut limit,
+            "key" => &mut key,
+            other => return Err(Refusal::InvalidRequest(format!("unknown parameter `{other}`"))),
+        };
+        if slot.is_some() {
+            return Err(Refusal::InvalidRequest(format!("`{name}` is given twice")));
+        }
+        *slot = Some(value.into_owned()).filter(|v| !v.is_empty());
     }
+    q.number = q.number.map(|n| restore_plus(&n).into_owned());
+    q.extension = q.extension.map(|e| calls::extension_key(&restore_plus(&e)));
+    if let Some(text) = since {
+        q.since = Some(calls::parse_since(&text, now).map_err(Refusal::InvalidRequest)?);
+    }
+    if let Some(text) = limit {
+        q.limit = match text.trim().parse::<usize>() {
+            Ok(n) if n > 0 => n.min(calls::MAX_LIMIT),
+            _ => {
+                return Err(Refusal::InvalidRequest(format!(
+                    "limit={text:?}: use a number from 1 to {}",
+                    calls::MAX_LIMIT
+                )));
+            }
+        };
+    }
+    Ok((q, key))
 }
 
 /// `POST` body: only what the dial does not already say.
@@ -208,6 +295,22 @@ fn wrong_method(method: &Method, uri: &Uri, allowed: &str) -> Response {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn list_queries_read_filters_bound_the_limit_and_refuse_typos() {
+        let now = SystemTime::UNIX_EPOCH + std::time::Duration::from_secs(1_800_000_000);
+        let (q, key) = list_query("branch=b&ext=2-01&number=%2044&since=1h&limit=9999&key=k&before=01M", now).unwrap();
+        assert_eq!(
+            (q.branch.as_deref(), q.extension.as_deref(), q.number.as_deref()),
+            (Some("b"), Some("201"), Some("+44"))
+        );
+        assert_eq!(q.since, Some(now - std::time::Duration::from_secs(3600)));
+        assert_eq!((q.limit, key.as_deref(), q.before.as_deref()), (calls::MAX_LIMIT, Some("k"), Some("01M")));
+        assert_eq!(list_query("", now).unwrap().0.limit, calls::DEFAULT_LIMIT);
+        for bad in ["limit=0", "limit=ten", "since=soon", "brnch=b", "branch=a&branch=b"] {
+            assert!(list_query(bad, now).is_err(), "{bad}");
+        }
+    }
 
     #[test]
     fn a_body_is_optional_but_when_given_it_is_json_without_unknown_fields() {

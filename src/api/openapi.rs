@@ -36,6 +36,7 @@ pub(super) fn router() -> Router<Arc<Gateway>> {
         actions::dial_post,
         actions::action_get,
         actions::action_post,
+        calls::list_calls,
         calls::read_call,
         calls::act_on_call,
         health::healthz,
@@ -47,7 +48,7 @@ pub(super) fn router() -> Router<Arc<Gateway>> {
     modifiers(&Keys),
     tags(
         (name = "actions", description = "Dial, and the other actions of a branch's profile"),
-        (name = "calls", description = "Earlier dials, by the gateway id their answer carried"),
+        (name = "calls", description = "The dial log: earlier dials and actions, listed or by the gateway id their answer carried"),
         (name = "admin", description = "Needs a key with `admin: true` (or no keys configured)"),
         (name = "operations", description = "Health, metrics, this document"),
     )

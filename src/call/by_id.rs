@@ -1,18 +1,24 @@
-//! Dials by gateway id, the gateway's side: remembering each dial that was
-//! sent, reading one back for a caller, and turning "this action on that
-//! dial" into an ordinary action request, so it goes through every check
-//! `/v1/actions/ACTION` does (key scope and rate, number rules for a
-//! target, once per click, limits) and nothing here decides on its own.
+//! Dials by gateway id, the gateway's side: recording each dial and action
+//! that was sent in the dial log (before its answer goes out), reading
+//! entries back and listing them for a caller within its key's scope, and
+//! turning "this action on that dial" into an ordinary action request, so
+//! it goes through every check `/v1/actions/ACTION` does (key scope and
+//! rate, number rules for a target, once per click, limits) and nothing
+//! here decides on its own.
 
-use std::time::SystemTime;
+use std::time::{Duration, SystemTime};
 
 use super::Gateway;
 use super::input::{ActionInput, MAX_ID};
-use crate::calls::{Call, CallState};
+use crate::calls::{self, Call, CallState, EventRecord, Query};
 use crate::guard::keys::{self, Caller, Credential};
-use crate::number::DialString;
 use crate::outcome::{ActionResult, Refusal, Status};
 use crate::state::Snapshot;
+
+/// The longest an answer waits for its record to be committed. Past it
+/// (a stalled disk) the answer goes out anyway, and the log says so: the
+/// PBX has acted, and a caller left hanging would only click again.
+pub const RECORD_WAIT: Duration = Duration::from_secs(5);
 
 impl Gateway {
     /// The dial with gateway id `id`, as `credential` may see it. The key is
@@ -26,12 +32,37 @@ impl Gateway {
 
     fn find_call(&self, snapshot: &Snapshot, credential: &Credential, id: &str) -> Result<Call, Refusal> {
         let caller = keys::authenticate(&snapshot.settings.keys, credential)?;
-        let call =
-            self.runtime.calls.find(id).ok_or_else(|| Refusal::UnknownCall(id.chars().take(MAX_ID).collect()))?;
+        let call = self
+            .runtime
+            .calls
+            .find(id)
+            .map_err(|e| Refusal::Internal(e.to_string()))?
+            .ok_or_else(|| Refusal::UnknownCall(id.chars().take(MAX_ID).collect()))?;
         if let Caller::Key(key) = caller {
             keys::may_use(key, &call.branch)?;
         }
         Ok(call)
+    }
+
+    /// The events recorded for the dial `id` (which the caller may see:
+    /// read it with [`Gateway::call`] first).
+    pub fn call_events(&self, id: &str) -> Result<Vec<EventRecord>, Refusal> {
+        self.runtime.calls.events(id).map_err(|e| Refusal::Internal(e.to_string()))
+    }
+
+    /// The log's entries matching `query`, within what `credential` may see:
+    /// a key scoped to some branches sees only those (naming another one is
+    /// `403`, as for a dial). Like reading one call, listing does not spend
+    /// the key's rate. Reads the database: run it off the async threads.
+    pub fn list_calls(&self, credential: &Credential, mut query: Query) -> Result<Vec<Call>, Refusal> {
+        let snapshot = self.snapshot();
+        if let Caller::Key(key) = keys::authenticate(&snapshot.settings.keys, credential)? {
+            if let Some(branch) = &query.branch {
+                keys::may_use(key, branch)?;
+            }
+            query.scope = key.branches.clone();
+        }
+        self.runtime.calls.list(&query).map_err(|e| Refusal::Internal(e.to_string()))
     }
 
     /// `input` (an action, with what the caller added: a target number,
@@ -46,6 +77,13 @@ impl Gateway {
         mut input: ActionInput,
     ) -> Result<ActionInput, Refusal> {
         let call = self.find_call(snapshot, credential, id)?;
+        if call.action != "dial" {
+            return Err(Refusal::InvalidRequest(format!(
+                "{id:?} is the id of a {}, not of a dial: act on the dial{}",
+                call.action,
+                call.dial_id.as_deref().map(|d| format!(" ({d})")).unwrap_or_default()
+            )));
+        }
         let needs_call_id = snapshot
             .profiles
             .get(&call.branch)
@@ -63,35 +101,45 @@ impl Gateway {
         Ok(input)
     }
 
-    /// Remembers `result` when it is the answer to a dial that was sent (not
-    /// a refusal, a dry run, a URI for the caller's softphone or a repeat of
-    /// an earlier dial, which is remembered already).
-    pub(super) fn remember(
+    /// Records `result` in the dial log when it is the answer to a request
+    /// that was sent to a PBX (not a refusal, a dry run, a URI for the
+    /// caller's softphone or a repeat of an earlier request, which is
+    /// recorded already), and waits until the record is committed, so an
+    /// answer that goes out is never lost with the process. `dial` is the
+    /// dial an action by gateway id applied to.
+    pub(super) async fn remember(
         &self,
         result: &ActionResult,
         input: &ActionInput,
         caller: &str,
         dialled: Option<&str>,
         created: SystemTime,
+        dial: Option<&str>,
     ) {
-        if result.action != "dial" || result.pbx.is_none() || result.duplicate {
+        if result.pbx.is_none() || result.duplicate {
             return;
         }
         let Some(branch) = result.branch.clone() else { return };
-        let extension = input.extension.as_deref().unwrap_or("");
-        let extension = DialString::parse(extension).map(|e| e.to_string()).unwrap_or_else(|_| extension.to_string());
-        self.runtime.calls.remember(Call {
+        let extension = calls::extension_key(input.extension.as_deref().unwrap_or(""));
+        let is_dial = result.action == "dial";
+        let receipt = self.runtime.calls.remember(Call {
             id: result.id.clone(),
             branch,
             action: result.action.clone(),
             extension,
             number: input.number.clone().unwrap_or_default(),
             dialled: dialled.map(str::to_string),
-            call_id: result.call_id.clone(),
+            // A dial's own call id is the PBX's answer; an action's is the call it acted on.
+            call_id: if is_dial { result.call_id.clone() } else { input.call_id.clone().or(result.call_id.clone()) },
+            dial_id: dial.map(str::to_string),
             key: caller.to_string(),
             created,
             state: if result.status == Status::Accepted { CallState::Requested } else { CallState::Failed },
             status: result.status,
+            message: result.message.clone(),
         });
+        if let Err(e) = receipt.wait_for(RECORD_WAIT).await {
+            tracing::error!(id = %result.id, "{} {} answered without being recorded: {e}", result.action, result.id);
+        }
     }
 }

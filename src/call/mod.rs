@@ -13,9 +13,10 @@
 //! tracked so shutdown can wait for it: a caller who hangs up cannot cancel
 //! a dial half-way, and every request ends with exactly one audit line.
 //!
-//! Every dial that was sent is remembered by its id (`by_id`), so an
-//! action can name the dial it applies to instead of its branch, extension
-//! and PBX call id; it then runs in the same order as any other request.
+//! Every dial and action that was sent is recorded in the dial log by its
+//! id (`by_id`) before its answer is returned, so an action can name the
+//! dial it applies to instead of its branch, extension and PBX call id; it
+//! then runs in the same order as any other request.
 
 pub mod audit;
 mod by_id;
@@ -142,6 +143,7 @@ impl Gateway {
         let snapshot = self.snapshot();
         let mut caller = "-".to_string();
         let mut dialled = None;
+        let dial = call.clone();
         let input = match call {
             None => Ok(input),
             Some(call) => self.on_call(&snapshot, &credential, &call, input.clone()).map_err(|r| (r, input)),
@@ -153,7 +155,7 @@ impl Gateway {
             }
             Err((refusal, input)) => (ActionResult::refused(id, &refusal, None, input.action()), input),
         };
-        self.remember(&result, &input, &caller, dialled.as_deref(), created);
+        self.remember(&result, &input, &caller, dialled.as_deref(), created, dial.as_deref()).await;
         self.runtime.metrics.request(&snapshot.profiles, &result);
         audit::record(&result, &input, &caller, dialled.as_deref(), started);
         result

@@ -161,8 +161,9 @@ async fn a_dial_is_remembered_under_its_id_and_read_back() {
     assert_eq!(
         call,
         json!({
-            "id": id, "branch": "m", "extension": "35", "number": "0207 946 0000", "dialled": "02079460000",
-            "call_id": dial["call_id"], "state": "requested", "status": "accepted", "created": created, "events": [],
+            "id": id, "branch": "m", "action": "dial", "extension": "35", "number": "0207 946 0000",
+            "dialled": "02079460000", "call_id": dial["call_id"], "dial_id": null, "state": "requested",
+            "status": "accepted", "message": null, "created": created, "events": [],
         })
     );
     assert!(call["call_id"].as_str().is_some_and(|c| !c.is_empty()), "the PBX's request_id: {call}");
