@@ -11,9 +11,10 @@ use std::time::Duration;
 use tokio::sync::broadcast::error::RecvError;
 
 use crate::call::Gateway;
+use crate::calls::{self, Call, CallStore, Query};
 use crate::profile::{self, Profiles};
-use crate::settings::Settings;
 use crate::settings::diagnostic::Diagnostic;
+use crate::settings::{Data, Settings};
 use crate::state::{Runtime, Snapshot};
 
 /// How long shutdown waits for requests in flight. A request is bounded by
@@ -48,6 +49,20 @@ pub fn build(settings: Settings, profiles: Profiles) -> Result<Arc<Gateway>, Str
     let snapshot = Snapshot { settings, profiles };
     let runtime = Runtime::new(&snapshot)?;
     Ok(Arc::new(Gateway::new(snapshot, runtime)))
+}
+
+/// Reads the dial log of `settings` (for `webdial log`): `Ok(None)` when
+/// its file does not exist yet, which is not created here. In memory there
+/// is nothing another process could read.
+pub fn read_log(settings: &Settings, query: &Query) -> Result<Option<Vec<Call>>, String> {
+    if settings.data == Data::Memory {
+        return Err(format!(
+            "{}: data is \":memory:\": the dial log lives inside the running gateway; read it with GET /v1/calls",
+            settings.file.display()
+        ));
+    }
+    let Some(log) = calls::Log::open_existing(&settings.data, settings.retention)? else { return Ok(None) };
+    log.list(query).map(Some).map_err(|e| e.to_string())
 }
 
 /// Whether `addr` may be served with these settings. Without API keys only

@@ -1,5 +1,5 @@
-//! The command line: `serve`, `check`, `render`, `dial`, and `standin` (the
-//! stand-in PBX on its own). Arguments are parsed by clap; each subcommand
+//! The command line: `serve`, `check`, `render`, `dial`, `log` (the dial
+//! log), and `standin` (the stand-in PBX on its own). Arguments are parsed by clap; each subcommand
 //! asks [`crate::app`] for what it needs and returns an exit code. No dial
 //! logic and no assembly live here.
 
@@ -50,6 +50,8 @@ pub enum Command {
     Render(ActionArgs),
     /// Send an action (a dial by default) and print the JSON result; exit 0 iff it is ok.
     Dial(ActionArgs),
+    /// List the dial log (`data:` in the config), newest first.
+    Log(LogArgs),
     /// Run only the stand-in PBX (VOIspeed SERI, Click2Call, IQX-style endpoints).
     Standin {
         /// Address to listen on.
@@ -59,6 +61,31 @@ pub enum Command {
         #[arg(long)]
         no_record: bool,
     },
+}
+
+#[derive(Debug, Args)]
+pub struct LogArgs {
+    /// Only this branch.
+    #[arg(long)]
+    pub branch: Option<String>,
+    /// Only this extension.
+    #[arg(long, value_name = "EXT")]
+    pub ext: Option<String>,
+    /// Only this number (as received or as dialled).
+    #[arg(long)]
+    pub number: Option<String>,
+    /// Only this action (dial, hangup, …).
+    #[arg(long)]
+    pub action: Option<String>,
+    /// Only entries since a time (2026-11-23T14:00:00Z) or for a duration back (1h, 7d).
+    #[arg(long, value_name = "WHEN")]
+    pub since: Option<String>,
+    /// At most this many entries.
+    #[arg(long, default_value_t = crate::calls::DEFAULT_LIMIT as u64, value_parser = clap::value_parser!(u64).range(1..))]
+    pub limit: u64,
+    /// One JSON object per line (the shape of GET /v1/calls).
+    #[arg(long)]
+    pub json: bool,
 }
 
 #[derive(Debug, Args)]
@@ -125,6 +152,7 @@ pub async fn run(cli: Cli) -> ExitCode {
         Command::Serve { listen, demo, no_auth } => serve(&config, explicit, listen, demo, no_auth).await,
         Command::Render(args) => render(&config, explicit, &args).await,
         Command::Dial(args) => dial(&config, explicit, &args).await,
+        Command::Log(args) => log(&config, explicit, &args),
         Command::Standin { listen, no_record } => standin(listen, !no_record).await,
     }
 }
@@ -153,13 +181,18 @@ fn check(config: &Path, explicit: bool) -> ExitCode {
     }
 }
 
-/// Builds a gateway for one-shot commands; any problem that stops it is printed.
-fn gateway(config: &Path, explicit: bool) -> Result<Arc<Gateway>, ExitCode> {
+/// Builds a gateway for one-shot commands; any problem that stops it is
+/// printed. Without `record`, the dial log stays in memory (`render` sends
+/// nothing, so it must not create or touch the file).
+fn gateway(config: &Path, explicit: bool, record: bool) -> Result<Arc<Gateway>, ExitCode> {
     let loaded = load(config, explicit);
     for d in &loaded.diagnostics {
         eprintln!("{d}");
     }
-    let Some(settings) = loaded.settings else { return Err(ExitCode::FAILURE) };
+    let Some(mut settings) = loaded.settings else { return Err(ExitCode::FAILURE) };
+    if !record {
+        settings.data = crate::settings::Data::Memory;
+    }
     if loaded.profiles.is_empty() && !loaded.diagnostics.is_empty() {
         return Err(ExitCode::FAILURE);
     }
@@ -170,7 +203,7 @@ fn gateway(config: &Path, explicit: bool) -> Result<Arc<Gateway>, ExitCode> {
 }
 
 async fn render(config: &Path, explicit: bool, args: &ActionArgs) -> ExitCode {
-    let gw = match gateway(config, explicit) {
+    let gw = match gateway(config, explicit, false) {
         Ok(g) => g,
         Err(code) => return code,
     };
@@ -196,7 +229,7 @@ async fn render(config: &Path, explicit: bool, args: &ActionArgs) -> ExitCode {
 }
 
 async fn dial(config: &Path, explicit: bool, args: &ActionArgs) -> ExitCode {
-    let gw = match gateway(config, explicit) {
+    let gw = match gateway(config, explicit, true) {
         Ok(g) => g,
         Err(code) => return code,
     };
@@ -206,6 +239,82 @@ async fn dial(config: &Path, explicit: bool, args: &ActionArgs) -> ExitCode {
         Err(e) => eprintln!("{e}"),
     }
     if result.ok() { ExitCode::SUCCESS } else { ExitCode::FAILURE }
+}
+
+fn log(config: &Path, explicit: bool, args: &LogArgs) -> ExitCode {
+    let env = |name: &str| std::env::var(name).ok();
+    let settings = match crate::settings::Settings::load(config, explicit, &env) {
+        Ok(s) => s,
+        Err(diagnostics) => {
+            for d in diagnostics {
+                eprintln!("{d}");
+            }
+            return ExitCode::FAILURE;
+        }
+    };
+    let mut query = crate::calls::Query {
+        branch: args.branch.clone(),
+        extension: args.ext.as_deref().map(crate::calls::extension_key),
+        number: args.number.clone(),
+        action: args.action.clone(),
+        limit: usize::try_from(args.limit).unwrap_or(usize::MAX),
+        ..Default::default()
+    };
+    if let Some(since) = &args.since {
+        match crate::calls::parse_since(since, std::time::SystemTime::now()) {
+            Ok(t) => query.since = Some(t),
+            Err(e) => {
+                eprintln!("--since: {e}");
+                return ExitCode::FAILURE;
+            }
+        }
+    }
+    match app::read_log(&settings, &query) {
+        Err(e) => {
+            eprintln!("{e}");
+            ExitCode::FAILURE
+        }
+        Ok(None) => {
+            eprintln!("{}: no dial log yet (nothing has been recorded)", settings.data);
+            ExitCode::SUCCESS
+        }
+        Ok(Some(calls)) => {
+            for call in &calls {
+                let view = crate::calls::CallView::from(call);
+                if args.json {
+                    match serde_json::to_string(&view) {
+                        Ok(line) => println!("{line}"),
+                        Err(e) => eprintln!("{e}"),
+                    }
+                } else {
+                    println!("{}", log_line(&view));
+                }
+            }
+            ExitCode::SUCCESS
+        }
+    }
+}
+
+/// One entry as a line for people: when, id, where, what, how it ended.
+fn log_line(c: &crate::calls::CallView<'_>) -> String {
+    let mut line = format!("{}  {}  {}  {}  ext {}", c.created, c.id, c.branch, c.action, c.extension);
+    if !c.number.is_empty() {
+        line.push_str(&format!("  number {}", c.number));
+        if let Some(d) = c.dialled.filter(|d| *d != c.number) {
+            line.push_str(&format!(" ({d})"));
+        }
+    }
+    line.push_str(&format!("  {}", c.status.as_str()));
+    if let Some(id) = c.call_id {
+        line.push_str(&format!("  call_id {id}"));
+    }
+    if let Some(d) = c.dial_id {
+        line.push_str(&format!("  on {d}"));
+    }
+    if let Some(m) = c.message {
+        line.push_str(&format!("  {m:?}"));
+    }
+    line
 }
 
 async fn serve(
