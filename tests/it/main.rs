@@ -7,6 +7,7 @@ mod api;
 mod calls;
 mod cli;
 mod cors;
+mod dial_log;
 mod failures;
 mod helpers;
 mod hooks;
