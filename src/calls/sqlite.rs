@@ -27,6 +27,10 @@
 //! that is not a webdial dial log, or one written by a newer webdial, is
 //! refused with the file's name, never touched.
 //!
+//! **Checkpoints** (folding the WAL back into the file, where SQLite
+//! fsyncs) run every second on a housekeeping thread's own connection in
+//! `PASSIVE` mode, so the writer does not wait for the disk.
+//!
 //! **Retention**: rows older than `retention` are deleted at start and then
 //! every tenth of the retention (at most hourly), in small chunks between
 //! commits so that a large backlog does not hold up dials.
@@ -34,7 +38,7 @@
 use std::path::Path;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use rusqlite::types::Value;
 use rusqlite::{Connection, OpenFlags, OptionalExtension, Row, params};
@@ -119,7 +123,7 @@ pub struct Log {
     jobs: mpsc::Sender<Job>,
     target: Target,
     readers: Mutex<Vec<Connection>>,
-    ticker: Option<std::thread::Thread>,
+    keeper: Option<std::thread::Thread>,
     stop: Arc<AtomicBool>,
 }
 
@@ -132,7 +136,7 @@ impl std::fmt::Debug for Log {
 impl Drop for Log {
     fn drop(&mut self) {
         self.stop.store(true, Ordering::Relaxed);
-        if let Some(t) = &self.ticker {
+        if let Some(t) = &self.keeper {
             t.unpark();
         }
     }
@@ -172,8 +176,12 @@ impl Log {
         let _ = jobs.try_send(Job::Sweep(SystemTime::now(), None));
 
         let stop = Arc::new(AtomicBool::new(false));
-        let ticker = spawn_ticker(jobs.downgrade(), sweep_every(retention), stop.clone());
-        Ok(Log { jobs, target, readers: Mutex::new(Vec::new()), ticker, stop })
+        let checkpoints = match data {
+            Data::File(_) => Some(target.open(false).map_err(|e| target.error("cannot open the dial log", e))?),
+            Data::Memory => None,
+        };
+        let keeper = spawn_housekeeper(jobs.downgrade(), sweep_every(retention), checkpoints, stop.clone());
+        Ok(Log { jobs, target, readers: Mutex::new(Vec::new()), keeper, stop })
     }
 
     /// Opens the log of `data` for reading, if there is one (`webdial log`):
@@ -287,29 +295,51 @@ fn sweep_every(retention: Duration) -> Duration {
     (retention / 10).clamp(Duration::from_secs(1), Duration::from_secs(3600))
 }
 
-/// A thread that queues a sweep every `every` until the log is dropped. It
-/// holds the queue weakly: it never keeps a dropped log's writer alive.
-fn spawn_ticker(jobs: mpsc::WeakSender<Job>, every: Duration, stop: Arc<AtomicBool>) -> Option<std::thread::Thread> {
-    let spawned = std::thread::Builder::new().name("webdial-dial-log-sweep".into()).spawn(move || {
+/// How often the housekeeper folds the WAL back into the file.
+const CHECKPOINT_EVERY: Duration = Duration::from_secs(1);
+
+/// The housekeeping thread, until the log is dropped: queues a retention
+/// sweep every `sweep`, and (with a file) checkpoints the WAL every second
+/// on its own connection. Checkpoints are where SQLite fsyncs; run here in
+/// `PASSIVE` mode, they never hold up the writer, which then never waits
+/// for the disk. It holds the queue weakly: it never keeps a dropped log's
+/// writer alive.
+fn spawn_housekeeper(
+    jobs: mpsc::WeakSender<Job>,
+    sweep: Duration,
+    checkpoints: Option<Connection>,
+    stop: Arc<AtomicBool>,
+) -> Option<std::thread::Thread> {
+    let spawned = std::thread::Builder::new().name("webdial-dial-log-keeper".into()).spawn(move || {
+        let mut next_sweep = Instant::now() + sweep;
         loop {
-            let due = std::time::Instant::now() + every;
+            let next_checkpoint = Instant::now() + CHECKPOINT_EVERY;
+            let due = if checkpoints.is_some() { next_sweep.min(next_checkpoint) } else { next_sweep };
             // park_timeout may wake early (unpark, or spuriously).
-            while !stop.load(Ordering::Relaxed) && std::time::Instant::now() < due {
-                std::thread::park_timeout(due.saturating_duration_since(std::time::Instant::now()));
+            while !stop.load(Ordering::Relaxed) && Instant::now() < due {
+                std::thread::park_timeout(due.saturating_duration_since(Instant::now()));
             }
             if stop.load(Ordering::Relaxed) {
                 return;
             }
-            let Some(jobs) = jobs.upgrade() else { return };
-            if jobs.blocking_send(Job::Sweep(SystemTime::now(), None)).is_err() {
-                return;
+            if let Some(conn) = &checkpoints {
+                if let Err(e) = conn.query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |_| Ok(())) {
+                    tracing::warn!("dial log: checkpoint failed (the writer will checkpoint instead): {e}");
+                }
+            }
+            if Instant::now() >= next_sweep {
+                next_sweep = Instant::now() + sweep;
+                let Some(jobs) = jobs.upgrade() else { return };
+                if jobs.blocking_send(Job::Sweep(SystemTime::now(), None)).is_err() {
+                    return;
+                }
             }
         }
     });
     match spawned {
         Ok(handle) => Some(handle.thread().clone()),
         Err(e) => {
-            tracing::error!("the dial log's retention sweep cannot start ({e}); old rows are deleted at start only");
+            tracing::error!("the dial log's housekeeping cannot start ({e}); old rows are deleted at start only");
             None
         }
     }
@@ -331,6 +361,10 @@ fn prepare(conn: &Connection, file: bool) -> rusqlite::Result<()> {
             ));
         }
         conn.pragma_update(None, "synchronous", "NORMAL")?;
+        // The housekeeper checkpoints; the writer only does past 16 MiB of
+        // WAL (should the housekeeper fall behind), so it rarely waits for
+        // an fsync.
+        conn.pragma_update(None, "wal_autocheckpoint", 4_000)?;
         // Keep the -wal file from staying large after a burst.
         conn.pragma_update(None, "journal_size_limit", 64 * 1024 * 1024)?;
     }
