@@ -349,6 +349,14 @@ impl Settings {
             }
         }
         let profiles = base.join(raw.profiles.as_deref().unwrap_or("profiles"));
+        // The profiles folder is watched: a log in it would reload the
+        // profiles at every commit.
+        if matches!(&data, Data::File(f) if f.starts_with(&profiles)) {
+            errors.push(at(
+                &yaml::Path::parse("data"),
+                format!("data {data} is inside the profiles folder: keep the dial log elsewhere"),
+            ));
+        }
         let hooks = raw.hooks.map(|value| Section { value, source: Arc::from(source.as_str()) });
         if errors.is_empty() {
             let watch_profiles = raw.watch_profiles.unwrap_or(true);
@@ -408,6 +416,11 @@ mod tests {
         assert!(shown("retention: soon\n").contains("webdial.yaml:1:12: \"soon\" is not a duration"));
         assert!(shown("retention: 0s\n").contains("webdial.yaml:1:12: retention must be longer than 0s"));
         assert!(shown("data: \"\"\n").contains("webdial.yaml:1:7: data is empty"));
+        let inside = shown("data: profiles/dials.db\n");
+        assert!(
+            inside.contains("webdial.yaml:1:7: data ") && inside.contains("inside the profiles folder"),
+            "{inside}"
+        );
     }
 
     #[test]
