@@ -91,8 +91,13 @@ pub struct Call {
 }
 
 /// A call event as the log keeps it. The event itself is the events
-/// module's; the log only needs what it filters and sorts on, plus the whole
-/// event as JSON to hand back unchanged.
+/// module's (which sits above this one); the log only needs what it filters
+/// and sorts on, plus the whole event as JSON to hand back unchanged. The
+/// events side builds one from its event (its id, branch, type name,
+/// `dial_id`, `call_id`, when it was received, the event serialized, and
+/// the state it moves the dial to) and passes it to
+/// [`CallStore::record_event`]; waiting on the receipt before answering the
+/// PBX's notification makes the event as durable as a dial.
 #[derive(Debug, Clone, PartialEq)]
 pub struct EventRecord {
     /// The event's own id (a ULID).

@@ -714,7 +714,8 @@ impl Writer {
         Ok(total)
     }
 
-    /// Keeps the newest `max` entries (memory only).
+    /// Keeps the newest `max` entries, and the events no older than the
+    /// oldest of them (memory only; ids of both sort by time).
     fn trim(&mut self, max: u64) {
         let over = self.rows.saturating_sub(max);
         let trimmed = self
@@ -723,6 +724,7 @@ impl Writer {
                 "DELETE FROM calls WHERE id IN (SELECT id FROM calls ORDER BY id LIMIT ?1)",
                 params![i64::try_from(over).unwrap_or(i64::MAX)],
             )
+            .and_then(|_| self.conn.execute("DELETE FROM events WHERE id < (SELECT min(id) FROM calls)", []))
             .and_then(|_| self.conn.query_row("SELECT count(*) FROM calls", [], |r| r.get::<_, i64>(0)));
         match trimmed {
             Ok(n) => self.rows = u64::try_from(n).unwrap_or(0),
