@@ -8,8 +8,10 @@
 //! `Last-Event-ID`, served from the replay ring), it never slows the PBX or
 //! the other subscribers.
 
+pub mod inbound;
+
 use std::collections::VecDeque;
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 
 use serde::{Deserialize, Serialize};
 use tokio::sync::broadcast;
@@ -96,13 +98,59 @@ pub const REPLAY: usize = 10_000;
 /// How many events a subscriber may lag behind before it is cut off.
 pub const BACKLOG: usize = 1_024;
 
+/// An event as the bus carries it: the event, and its JSON written once, so
+/// a hundred subscribers streaming it do not serialize it a hundred times.
+/// Derefs to the [`CallEvent`].
+#[derive(Debug, PartialEq)]
+pub struct Published {
+    event: CallEvent,
+    json: String,
+}
+
+impl Published {
+    pub fn new(event: CallEvent) -> Self {
+        // A CallEvent is strings, enums and a JSON value: it always serializes.
+        let json = serde_json::to_string(&event).unwrap_or_default();
+        Published { event, json }
+    }
+
+    /// The event as JSON (one line).
+    pub fn json(&self) -> &str {
+        &self.json
+    }
+
+    pub fn event(&self) -> &CallEvent {
+        &self.event
+    }
+}
+
+impl std::ops::Deref for Published {
+    type Target = CallEvent;
+    fn deref(&self) -> &CallEvent {
+        &self.event
+    }
+}
+
+/// Where a reconnecting subscriber resumes: what it missed from the ring,
+/// and a subscription to everything after that, with nothing in between
+/// and nothing twice.
+#[derive(Debug)]
+pub struct Resumed {
+    pub missed: Vec<Arc<Published>>,
+    pub live: broadcast::Receiver<Arc<Published>>,
+}
+
 /// Carries events to every subscriber, and keeps the last [`REPLAY`] for
 /// clients that reconnect with `Last-Event-ID`. Runtime state: it outlives
 /// a configuration reload.
+///
+/// The ring and the channel are fed under one lock, so the ring's order is
+/// the order subscribers receive events in, and [`Bus::resume`] can take a
+/// ring position and a subscription at the same instant.
 #[derive(Debug, Clone)]
 pub struct Bus {
-    tx: broadcast::Sender<Arc<CallEvent>>,
-    ring: Arc<Mutex<VecDeque<Arc<CallEvent>>>>,
+    tx: broadcast::Sender<Arc<Published>>,
+    ring: Arc<Mutex<VecDeque<Arc<Published>>>>,
 }
 
 impl Default for Bus {
@@ -118,15 +166,21 @@ impl Bus {
         Bus { tx, ring: Arc::new(Mutex::new(VecDeque::with_capacity(64))) }
     }
 
-    /// Sends `event` to every subscriber and the replay ring. Never waits.
-    pub fn publish(&self, event: CallEvent) -> Arc<CallEvent> {
-        let event = Arc::new(event);
-        if let Ok(mut ring) = self.ring.lock() {
-            if ring.len() >= REPLAY {
-                ring.pop_front();
-            }
-            ring.push_back(event.clone());
+    /// A panic elsewhere while holding the lock leaves a consistent ring
+    /// (each change completes before anything can panic): keep using it.
+    fn ring(&self) -> MutexGuard<'_, VecDeque<Arc<Published>>> {
+        self.ring.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// Sends `event` to every subscriber and the replay ring. Never waits
+    /// for a subscriber: one that lags is cut off, not waited for.
+    pub fn publish(&self, event: CallEvent) -> Arc<Published> {
+        let event = Arc::new(Published::new(event));
+        let mut ring = self.ring();
+        if ring.len() >= REPLAY {
+            ring.pop_front();
         }
+        ring.push_back(event.clone());
         // No subscriber is not an error: the event is in the ring.
         let _ = self.tx.send(event.clone());
         event
@@ -134,16 +188,47 @@ impl Bus {
 
     /// A new subscription: events published from now on. A subscriber that
     /// falls more than the backlog behind gets `RecvError::Lagged`.
-    pub fn subscribe(&self) -> broadcast::Receiver<Arc<CallEvent>> {
+    pub fn subscribe(&self) -> broadcast::Receiver<Arc<Published>> {
         self.tx.subscribe()
     }
 
     /// The events after `last_id` still in the ring, oldest first; `None`
     /// when `last_id` is no longer (or never was) in the ring.
-    pub fn since(&self, last_id: &str) -> Option<Vec<Arc<CallEvent>>> {
-        let ring = self.ring.lock().ok()?;
-        let at = ring.iter().position(|e| e.id == last_id)?;
+    pub fn since(&self, last_id: &str) -> Option<Vec<Arc<Published>>> {
+        let ring = self.ring();
+        let at = ring.iter().rposition(|e| e.id == last_id)?;
         Some(ring.iter().skip(at + 1).cloned().collect())
+    }
+
+    /// A subscription that starts after `last_id`: the ring's events after
+    /// it, then live ones. An id no longer in the ring but still a ULID (a
+    /// client that was away for more than the ring holds, or that saw the
+    /// previous process) gets every event in the ring newer than it; an id
+    /// that is not a ULID gets only live events.
+    pub fn resume(&self, last_id: Option<&str>) -> Resumed {
+        let ring = self.ring();
+        let live = self.tx.subscribe();
+        let missed = match last_id {
+            None => Vec::new(),
+            Some(last) => match ring.iter().rposition(|e| e.id == last) {
+                Some(at) => ring.iter().skip(at + 1).cloned().collect(),
+                None => match ulid::Ulid::from_string(last) {
+                    Ok(last) => ring
+                        .iter()
+                        .filter(|e| ulid::Ulid::from_string(&e.id).is_ok_and(|id| id > last))
+                        .cloned()
+                        .collect(),
+                    Err(_) => Vec::new(),
+                },
+            },
+        };
+        drop(ring);
+        Resumed { missed, live }
+    }
+
+    /// How many events the ring holds now.
+    pub fn held(&self) -> usize {
+        self.ring().len()
     }
 }
 

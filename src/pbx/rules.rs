@@ -211,6 +211,14 @@ pub struct Reading {
 #[derive(Debug, Clone)]
 pub struct View(Value);
 
+impl View {
+    /// A view of something other than an answer (a PBX's notification),
+    /// given as the names its expressions see.
+    pub fn of(names: BTreeMap<String, Value>) -> View {
+        View(Value::from(names))
+    }
+}
+
 /// An answer expression outside `response:` — a login step's `save`, a
 /// session's `ttl` and `renew_on` — compiled at load into the shared
 /// environment like `response:`'s own, and evaluated on a [`View`].
@@ -257,6 +265,14 @@ impl Expression {
             false => View(status_context(answer, self.reads_headers)),
         };
         self.expr.eval(env, &view.0, "the answer").is_ok_and(|v| v.is_true())
+    }
+
+    /// Its value on `view`, none and undefined included (a field a
+    /// notification may or may not carry); an error only when it cannot be
+    /// evaluated, with `what` naming the view in the message ("the
+    /// notification").
+    pub fn eval(&self, env: &Environment<'_>, view: &View, what: &str) -> Result<Value, String> {
+        self.expr.eval(env, &view.0, what)
     }
 
     /// `save.token: access_token`, as messages quote it.

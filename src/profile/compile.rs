@@ -11,6 +11,7 @@ use super::raw::{
     NAMED_ACTIONS, RawAction, RawAuth, RawDuration, RawExamples, RawNumber, RawOption, RawProfile, RawTls,
 };
 use super::{Action, DEFAULT_TIMEOUT, MAX_OPTION, MAX_TIMEOUT, OptionSpec};
+use crate::events::inbound::Intake;
 use crate::number::{self, NumberFormat, NumberRules};
 use crate::pbx::rules;
 use crate::pbx::tls::{Fingerprint, Tls};
@@ -59,6 +60,7 @@ pub(super) struct Compiled {
     pub(super) options: BTreeMap<String, OptionSpec>,
     pub(super) hooks: Vec<super::hooks::Hook>,
     pub(super) login: Option<Login>,
+    pub(super) events: Option<Intake>,
 }
 
 /// Turns a merged raw profile into actions; errors name their profile field.
@@ -86,6 +88,7 @@ pub(super) fn compile(
     check_timeout(timeout, "timeout", &mut errors);
     let vars = raw.vars.unwrap_or_default();
     let login = login::compile(templates, raw.login.take(), raw.session.take(), &vars, timeout, &number, &mut errors);
+    let events = raw.events.take().and_then(|e| super::events::compile(templates, e, &vars, &mut errors));
     let mut actions = Vec::new();
     if defined.is_empty() {
         errors.push((
@@ -123,7 +126,7 @@ pub(super) fn compile(
     let hooks =
         super::hooks::compile(templates, raw.hooks.take().unwrap_or_default(), &vars, &number, dir_of, &mut errors);
     if errors.is_empty() {
-        Ok(Compiled { name: raw.name, actions, number, max_in_flight: raw.max_in_flight, tls, options, hooks, login })
+        Ok(Compiled { name: raw.name, actions, number, max_in_flight: raw.max_in_flight, tls, options, hooks, login, events })
     } else {
         Err(errors)
     }

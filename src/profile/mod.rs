@@ -14,6 +14,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 
+use crate::events::inbound::Intake;
 use crate::number::NumberRules;
 use crate::pbx::{Tls, rules};
 use crate::settings::Section;
@@ -24,6 +25,7 @@ use crate::template::{self, RequestTemplate, Templates};
 mod compile;
 pub mod hooks;
 mod login;
+mod events;
 mod raw;
 
 pub use hooks::Hook;
@@ -57,6 +59,8 @@ pub struct Profile {
     pub fingerprint: u64,
     /// Requests that get the branch a session before its actions, if it needs one.
     pub login: Option<Login>,
+    /// How its PBX's call notifications are authenticated and read, if it sends any.
+    pub events: Option<Intake>,
 }
 
 /// The longest option value accepted, whatever its pattern allows: a value
@@ -390,6 +394,7 @@ impl<'a> Loader<'a> {
                 options: compiled.options,
                 hooks: compiled.hooks.into_iter().map(Arc::new).collect(),
                 login: compiled.login,
+                events: compiled.events,
             }),
             Err(errors) => {
                 // Once per variable: a preset's every action may use it.

@@ -37,6 +37,8 @@ pub(crate) struct RawProfile {
     /// Requests run, in order, before an action when the branch has no session.
     pub(crate) login: Option<Vec<RawHttp>>,
     pub(crate) session: Option<RawSession>,
+    /// How the branch's PBX notifies call events (see `profile::events`).
+    pub(crate) events: Option<super::events::RawEvents>,
 }
 
 /// One declared option: what a value must look like, and what it is when
