@@ -12,6 +12,7 @@
 //! [`Receipt`] that resolves once the record is committed. It is runtime
 //! state: it lives in [`crate::state::Runtime`] and outlives a reload.
 
+pub mod index;
 pub mod sqlite;
 
 use std::future::Future;
@@ -20,8 +21,10 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use serde::Serialize;
 
+use crate::events::EventType;
 use crate::outcome::Status;
 
+pub use index::{Clues, Index, Recorded};
 pub use sqlite::Log;
 
 /// Entries a list answers when it names no `limit`.
@@ -31,30 +34,87 @@ pub const MAX_LIMIT: usize = 500;
 /// The longest `message` kept with an entry (a PBX's error text can be long).
 pub const MAX_MESSAGE: usize = 1_000;
 
-/// Where a dial stands. Only what the gateway itself knows so far: the PBX
-/// took the request, or the request failed. Call events will move it on
-/// (ringing, answered, ended…).
+/// Where a dial stands. It starts as the gateway saw it (the PBX took the
+/// request, or the request failed) and call events move it on; it never
+/// goes back, and a final state stays final.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum CallState {
     /// The PBX accepted the dial; it rings later.
     Requested,
+    /// A phone rings (or the PBX is dialling).
+    Ringing,
+    /// Both sides are talking.
+    Answered,
+    /// The call is over.
+    Ended,
     /// The dial was sent but did not succeed (refused by the PBX, no
-    /// connection, no readable answer, or no answer in time).
+    /// connection, no readable answer, no answer in time), or the PBX said
+    /// later that it could not carry it out.
     Failed,
+    /// Nobody answered.
+    Missed,
+    /// The called side refused.
+    Rejected,
 }
+
+/// Every state, for parsing.
+const STATES: [CallState; 7] = [
+    CallState::Requested,
+    CallState::Ringing,
+    CallState::Answered,
+    CallState::Ended,
+    CallState::Failed,
+    CallState::Missed,
+    CallState::Rejected,
+];
 
 impl CallState {
     /// The name stored in the log (the same as the JSON one).
     pub fn as_str(self) -> &'static str {
         match self {
             CallState::Requested => "requested",
+            CallState::Ringing => "ringing",
+            CallState::Answered => "answered",
+            CallState::Ended => "ended",
             CallState::Failed => "failed",
+            CallState::Missed => "missed",
+            CallState::Rejected => "rejected",
         }
     }
 
     pub fn parse(name: &str) -> Option<CallState> {
-        [CallState::Requested, CallState::Failed].into_iter().find(|s| s.as_str() == name)
+        STATES.into_iter().find(|s| s.as_str() == name)
+    }
+
+    fn rank(self) -> u8 {
+        match self {
+            CallState::Requested => 0,
+            CallState::Ringing => 1,
+            CallState::Answered => 2,
+            CallState::Ended | CallState::Failed | CallState::Missed | CallState::Rejected => 3,
+        }
+    }
+
+    /// Whether nothing moves it any more.
+    pub fn is_final(self) -> bool {
+        self.rank() == 3
+    }
+
+    /// The state after an event of `kind`: later states only, so events
+    /// that arrive out of order (a `ringing` after `answered`) or twice
+    /// change nothing, and the first final state stays.
+    pub fn after(self, kind: EventType) -> CallState {
+        let next = match kind {
+            EventType::Ringing | EventType::Dialling => CallState::Ringing,
+            EventType::Answered => CallState::Answered,
+            EventType::Ended => CallState::Ended,
+            EventType::Failed => CallState::Failed,
+            EventType::Missed => CallState::Missed,
+            EventType::Rejected => CallState::Rejected,
+            EventType::Voicemail | EventType::Other => return self,
+        };
+        if next.rank() > self.rank() { next } else { self }
     }
 }
 
@@ -311,7 +371,7 @@ mod tests {
 
     #[test]
     fn states_read_back_by_name() {
-        for s in [CallState::Requested, CallState::Failed] {
+        for s in STATES {
             assert_eq!(CallState::parse(s.as_str()), Some(s));
             assert_eq!(serde_json::to_value(s).unwrap(), serde_json::json!(s.as_str()));
         }

@@ -46,6 +46,8 @@ pub struct Runtime {
     pub dedupe_window: Duration,
     /// The dial log: dials and actions by gateway id, for `/v1/calls`.
     pub calls: Box<dyn CallStore>,
+    /// The recent dials, for finding the one a call event belongs to.
+    pub index: calls::Index,
     /// Call events, to every subscriber (server-sent events, hooks).
     pub events: Bus,
     /// Hook deliveries: a queue and a worker per hook, and their counts.
@@ -78,6 +80,7 @@ impl Runtime {
             idempotent: store(IDEMPOTENCY_WINDOW),
             dedupe_window: window,
             calls: Box::new(calls::Log::open(&snapshot.settings.data, snapshot.settings.retention)?),
+            index: calls::Index::default(),
             events: Bus::default(),
             metrics: Arc::new(Metrics::new()),
             sessions: Sessions::default(),

@@ -89,7 +89,9 @@ impl Gateway {
             .get(&call.branch)
             .and_then(|p| p.action(input.action()))
             .is_some_and(|a| a.uses.contains("call_id"));
-        input.call_id = call.call_id.filter(|c| !c.is_empty());
+        // The call's own id, once its events named it: the dial's answer
+        // may hold only the id of the request (VOIspeed's request_id).
+        input.call_id = self.runtime.index.pbx_call_id(id).or(call.call_id).filter(|c| !c.is_empty());
         if input.call_id.is_none() && needs_call_id {
             return Err(Refusal::InvalidRequest(format!(
                 "call {id:?}: the PBX gave no call id for this dial, and `{}` needs one",
@@ -122,7 +124,7 @@ impl Gateway {
         let Some(branch) = result.branch.clone() else { return };
         let extension = calls::extension_key(input.extension.as_deref().unwrap_or(""));
         let is_dial = result.action == "dial";
-        let receipt = self.runtime.calls.remember(Call {
+        let call = Call {
             id: result.id.clone(),
             branch,
             action: result.action.clone(),
@@ -137,7 +139,12 @@ impl Gateway {
             state: if result.status == Status::Accepted { CallState::Requested } else { CallState::Failed },
             status: result.status,
             message: result.message.clone(),
-        });
+        };
+        if is_dial && call.state == CallState::Requested {
+            // So that its events find it at once.
+            self.runtime.index.remember(&call, input.external_id.as_deref());
+        }
+        let receipt = self.runtime.calls.remember(call);
         if let Err(e) = receipt.wait_for(RECORD_WAIT).await {
             tracing::error!(id = %result.id, "{} {} answered without being recorded: {e}", result.action, result.id);
         }

@@ -183,11 +183,7 @@ impl Intake {
             });
         }
         let vars = vars.iter().map(|(k, v)| (k.clone(), Value::from(minijinja::value::Serde(v)))).collect();
-        if errors.is_empty() {
-            Ok(Intake { secret: spec.secret, from, verify, read, vars })
-        } else {
-            Err(errors)
-        }
+        if errors.is_empty() { Ok(Intake { secret: spec.secret, from, verify, read, vars }) } else { Err(errors) }
     }
 
     /// Whether the branch says who may send (a secret, addresses or a
@@ -332,9 +328,8 @@ fn parse_fields(n: &Notification) -> Result<Parsed, String> {
         return Ok(Parsed { fields, body: Json::Object(form.clone()), form });
     }
     let answer = Answer { content_type, body: n.body.clone(), ..Answer::default() };
-    let (format, body) = parse_body(Format::Auto, &answer).map_err(|e| {
-        e.message.replacen("the answer", "the notification", 1)
-    })?;
+    let (format, body) =
+        parse_body(Format::Auto, &answer).map_err(|e| e.message.replacen("the answer", "the notification", 1))?;
     if let (Format::Json | Format::Xml, Json::Object(map)) = (format, &body) {
         for (k, v) in map {
             if k != "secret" {

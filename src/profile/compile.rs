@@ -126,7 +126,17 @@ pub(super) fn compile(
     let hooks =
         super::hooks::compile(templates, raw.hooks.take().unwrap_or_default(), &vars, &number, dir_of, &mut errors);
     if errors.is_empty() {
-        Ok(Compiled { name: raw.name, actions, number, max_in_flight: raw.max_in_flight, tls, options, hooks, login, events })
+        Ok(Compiled {
+            name: raw.name,
+            actions,
+            number,
+            max_in_flight: raw.max_in_flight,
+            tls,
+            options,
+            hooks,
+            login,
+            events,
+        })
     } else {
         Err(errors)
     }
