@@ -121,7 +121,7 @@ pub enum Refusal {
     UnknownCall(String),
     /// 404: no such endpoint.
     #[error(
-        "no such endpoint: {method} {path} (the API is /v1/dial, /v1/actions/ACTION, /v1/calls, /v1/calls/ID, /v1/calls/ID/ACTION and /healthz)"
+        "no such endpoint: {method} {path} (the API is /v1/dial, /v1/actions/ACTION, /v1/calls, /v1/calls/ID, /v1/calls/ID/ACTION, /v1/events, /v1/events/BRANCH and /healthz)"
     )]
     NoSuchPath { method: String, path: String },
     /// 405 in spirit, 400 in the one shape: a method the endpoint does not take.

@@ -6,14 +6,15 @@
 //! - [`Runtime`]: state that must survive a swap — PBX clients, key rate
 //!   budgets, in-flight counts, the once-per-click stores, the dial log
 //!   (opened from the first snapshot's `data:`; a reload keeps it), the
-//!   event bus, the hook queues, the metrics, login sessions. Keyed by
+//!   event bus and the repeats it has seen, the recent dials' index, the hook
+//!   queues, the metrics, login sessions. Keyed by
 //!   names (branch, key, id), never by pointers into a snapshot.
 
 use std::sync::Arc;
 use std::time::Duration;
 
 use crate::calls::{self, CallStore};
-use crate::events::Bus;
+use crate::events::{Bus, Seen};
 use crate::guard::keys::Rates;
 use crate::guard::limits::InFlight;
 use crate::guard::once::{self, Once};
@@ -55,6 +56,8 @@ pub struct Runtime {
     /// What `/metrics` shows; shared with whatever records into it.
     pub metrics: Arc<Metrics>,
     pub sessions: Sessions,
+    /// Notifications seen lately, so a repeat is passed on once.
+    pub seen: Seen,
 }
 
 impl std::fmt::Debug for Runtime {
@@ -84,6 +87,7 @@ impl Runtime {
             events: Bus::default(),
             metrics: Arc::new(Metrics::new()),
             sessions: Sessions::default(),
+            seen: Seen::default(),
         })
     }
 }

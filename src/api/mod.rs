@@ -3,10 +3,11 @@
 //! path and a panic), a request id on every request and its trace span.
 //!
 //! Areas: `actions` (`/v1/dial`, `/v1/actions/ACTION`), `calls`
-//! (`/v1/calls/ID`, `/v1/calls/ID/ACTION`), `health` (`/healthz`), `admin`
-//! (`/v1/admin/reload`), `metrics` (`/metrics`), `openapi`
-//! (`/openapi.json`, generated from the handlers' annotations). Browsers on
-//! the origins `cors:` lists may call it all (`cors`).
+//! (`/v1/calls/ID`, `/v1/calls/ID/ACTION`), `events` (`/v1/events/BRANCH`
+//! in from PBXs, `/v1/events` out as server-sent events), `health`
+//! (`/healthz`), `admin` (`/v1/admin/reload`), `metrics` (`/metrics`),
+//! `openapi` (`/openapi.json`, generated from the handlers' annotations).
+//! Browsers on the origins `cors:` lists may call it all (`cors`).
 //!
 //! Handlers only translate HTTP to an [`ActionInput`] and a result back; the
 //! decisions are the gateway's ([`crate::call`]).
@@ -17,6 +18,7 @@ mod actions;
 mod admin;
 mod calls;
 mod cors;
+mod events;
 mod health;
 mod metrics;
 mod openapi;
@@ -45,6 +47,7 @@ pub fn router(gateway: Arc<Gateway>) -> Router {
     let router = Router::new()
         .merge(actions::router())
         .merge(calls::router())
+        .merge(events::router())
         .merge(health::router())
         .merge(admin::router())
         .merge(metrics::router())

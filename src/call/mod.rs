@@ -20,6 +20,7 @@
 
 pub mod audit;
 mod by_id;
+pub mod events;
 pub mod input;
 mod login;
 mod reload;

@@ -373,3 +373,127 @@ fn parse_net(text: &str) -> Result<IpNet, String> {
 fn canonical(ip: IpAddr) -> IpAddr {
     ip.to_canonical()
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn intake(spec: Spec, vars: &[(&str, &str)]) -> (crate::template::Templates, Intake) {
+        let mut env = crate::template::new_env();
+        let vars = vars.iter().map(|(k, v)| (k.to_string(), Json::String(v.to_string()))).collect();
+        let intake = Intake::compile(&mut env, spec, &vars).unwrap();
+        (env, intake)
+    }
+
+    fn read_type(source: &str) -> ReadSpec {
+        ReadSpec { kind: Some(source.into()), ..ReadSpec::default() }
+    }
+
+    fn get(query: &str) -> Notification {
+        Notification { query: query.into(), url: format!("/v1/events/b?{query}"), ..Notification::default() }
+    }
+
+    #[test]
+    fn the_secret_is_required_in_the_query_or_a_header_and_never_becomes_a_field() {
+        let spec = Spec { secret: Some("s3cret".into()), read: read_type("'ringing'"), ..Spec::default() };
+        let (env, intake) = intake(spec, &[]);
+        let ok = intake.receive(&env, &get("secret=s3cret&ext=35")).unwrap();
+        assert_eq!(ok.fields, serde_json::json!({"ext": "35"}));
+        let mut by_header = get("ext=35");
+        by_header.headers.push(("x-webdial-secret".into(), "s3cret".into()));
+        assert!(intake.receive(&env, &by_header).is_ok());
+        for query in ["ext=35", "secret=s3cre&ext=35", "secret=s3cret2", "secret="] {
+            assert!(matches!(intake.receive(&env, &get(query)), Err(Refused::Unauthorized(_))), "{query}");
+        }
+    }
+
+    #[test]
+    fn from_ranges_check_the_sender_address() {
+        let spec =
+            Spec { from: vec!["192.168.7.0/24".into(), "10.0.0.5".into()], read: read_type("'x'"), ..Spec::default() };
+        let (env, intake) = intake(spec, &[]);
+        let from = |ip: &str| Notification { peer: Some(ip.parse().unwrap()), ..get("") };
+        for (ip, ok) in [
+            ("192.168.7.9", true),
+            ("::ffff:192.168.7.9", true),
+            ("10.0.0.5", true),
+            ("10.0.0.6", false),
+            ("192.168.8.1", false),
+        ] {
+            assert_eq!(intake.receive(&env, &from(ip)).is_ok(), ok, "{ip}");
+        }
+        assert!(intake.receive(&env, &get("")).is_err(), "an unknown sender is not in any range");
+        let mut env2 = crate::template::new_env();
+        let bad = Spec { from: vec!["192.168.7.0/33".into()], read: read_type("'x'"), ..Spec::default() };
+        let e = Intake::compile(&mut env2, bad, &BTreeMap::new()).unwrap_err();
+        assert_eq!(e[0].field, "from[0]");
+    }
+
+    #[test]
+    fn expressions_see_fields_then_vars_then_the_reserved_names() {
+        let spec = Spec {
+            secret: Some("s".into()),
+            verify: Some("token == 'from-vars' and fields.token == 'from-the-pbx'".into()),
+            read: ReadSpec {
+                kind: Some("{'8': 'ringing', '9': 'dialling'}[event] | default('other')".into()),
+                direction: Some("{'8': 'in', '9': 'out'}[event] | default(none)".into()),
+                extension: Some("local | default('') | replace('sip:', '') | split('@') | first".into()),
+                remote: Some("path[1]".into()),
+                call_id: Some("path[5]".into()),
+                ..ReadSpec::default()
+            },
+            ..Spec::default()
+        };
+        let (env, intake) = intake(spec, &[("token", "from-vars")]);
+        let mut n = get("secret=s&token=from-the-pbx&event=9&local=sip:201@pbx.example");
+        n.path = vec!["outgoing".into(), "187".into()];
+        let r = intake.receive(&env, &n).unwrap();
+        assert_eq!((r.kind, r.direction), (EventType::Dialling, Some(Direction::Out)));
+        assert_eq!((r.extension.as_deref(), r.remote.as_deref(), r.call_id), (Some("201"), Some("187"), None));
+        let r = intake.receive(&env, &get("secret=s&token=from-the-pbx&event=99")).unwrap();
+        assert_eq!((r.kind, r.direction), (EventType::Other, None), "an unknown code, and none at all");
+        let r = intake.receive(&env, &get("secret=s&token=from-the-pbx")).unwrap();
+        assert_eq!(r.kind, EventType::Other);
+    }
+
+    #[test]
+    fn bodies_are_read_as_forms_json_or_xml_and_a_broken_one_is_unreadable() {
+        let spec = Spec {
+            secret: Some("s".into()),
+            read: ReadSpec { kind: Some("'x'".into()), extension: Some("ext".into()), ..ReadSpec::default() },
+            ..Spec::default()
+        };
+        let (env, intake) = intake(spec, &[]);
+        let post = |ct: &str, body: &str| Notification {
+            headers: vec![("content-type".into(), ct.into())],
+            body: body.into(),
+            ..get("secret=s&ext=query")
+        };
+        let cases = [
+            ("application/x-www-form-urlencoded", "ext=35&a=1", "35"),
+            ("application/json", r#"{"ext": "36"}"#, "36"),
+            ("text/xml", "<event><ext>37</ext></event>", "37"),
+            ("text/plain", "ext=38", "query"),
+        ];
+        for (ct, body, want) in cases {
+            assert_eq!(intake.receive(&env, &post(ct, body)).unwrap().extension.as_deref(), Some(want), "{ct}");
+        }
+        for (ct, body) in [("application/json", "{\"ext\": "), ("application/xml", "<a><b></a>")] {
+            assert!(matches!(intake.receive(&env, &post(ct, body)), Err(Refused::Unreadable(_))), "{ct}");
+        }
+        let deep = format!("{}{}", "[".repeat(10_000), "]".repeat(10_000));
+        assert!(matches!(intake.receive(&env, &post("application/json", &deep)), Err(Refused::Unreadable(_))));
+    }
+
+    #[test]
+    fn a_branch_that_names_no_sender_receives_nothing_and_type_is_required() {
+        let (env, intake) = intake(Spec { read: read_type("'x'"), ..Spec::default() }, &[]);
+        assert!(!intake.enabled());
+        assert!(matches!(intake.receive(&env, &get("")), Err(Refused::Unauthorized(_))));
+        let mut env = crate::template::new_env();
+        let e = Intake::compile(&mut env, Spec { secret: Some("s".into()), ..Spec::default() }, &BTreeMap::new());
+        assert_eq!(e.unwrap_err()[0].field, "read");
+        let broken = Spec { secret: Some("s".into()), read: read_type("event =="), ..Spec::default() };
+        assert_eq!(Intake::compile(&mut env, broken, &BTreeMap::new()).unwrap_err()[0].field, "read.type");
+    }
+}

@@ -10,8 +10,10 @@
 
 pub mod inbound;
 
-use std::collections::VecDeque;
+use std::collections::{HashSet, VecDeque};
+use std::hash::{BuildHasher, Hash, Hasher};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+use std::time::{Duration, Instant};
 
 use serde::{Deserialize, Serialize};
 use tokio::sync::broadcast;
@@ -176,14 +178,20 @@ impl Bus {
     /// for a subscriber: one that lags is cut off, not waited for.
     pub fn publish(&self, event: CallEvent) -> Arc<Published> {
         let event = Arc::new(Published::new(event));
+        self.send(event.clone());
+        event
+    }
+
+    /// As [`Bus::publish`], for an event already shared elsewhere (the
+    /// call record keeps the same one).
+    pub fn send(&self, event: Arc<Published>) {
         let mut ring = self.ring();
         if ring.len() >= REPLAY {
             ring.pop_front();
         }
         ring.push_back(event.clone());
         // No subscriber is not an error: the event is in the ring.
-        let _ = self.tx.send(event.clone());
-        event
+        let _ = self.tx.send(event);
     }
 
     /// A new subscription: events published from now on. A subscriber that
@@ -229,6 +237,57 @@ impl Bus {
     /// How many events the ring holds now.
     pub fn held(&self) -> usize {
         self.ring().len()
+    }
+}
+
+/// How long the same notification again is taken for a repeat.
+pub const REPEAT_WINDOW: Duration = Duration::from_secs(60);
+/// Most notifications remembered for spotting repeats; past this the
+/// oldest are forgotten first.
+pub const REPEATS_KEPT: usize = 65_536;
+
+/// Notifications seen lately, by fingerprint, so that one a PBX sends twice
+/// (a webhook retried after a slow answer, an action URL fired twice) is
+/// passed on once. Only fingerprints are kept: bounded, whatever is sent.
+#[derive(Debug)]
+pub struct Seen {
+    keys: std::hash::RandomState,
+    inner: Mutex<SeenInner>,
+}
+
+#[derive(Debug, Default)]
+struct SeenInner {
+    set: HashSet<u64>,
+    order: VecDeque<(Instant, u64)>,
+}
+
+impl Default for Seen {
+    fn default() -> Self {
+        Seen { keys: std::hash::RandomState::new(), inner: Mutex::new(SeenInner::default()) }
+    }
+}
+
+impl Seen {
+    /// Whether this is the first time within [`REPEAT_WINDOW`] that `branch`
+    /// sent exactly these `fields`; remembers them either way.
+    pub fn first(&self, branch: &str, fields: &serde_json::Value, now: Instant) -> bool {
+        let mut h = self.keys.build_hasher();
+        branch.hash(&mut h);
+        fields.to_string().hash(&mut h);
+        let key = h.finish();
+        let mut inner = self.inner.lock().unwrap_or_else(PoisonError::into_inner);
+        while let Some(&(at, old)) = inner.order.front() {
+            if now.duration_since(at) <= REPEAT_WINDOW && inner.order.len() < REPEATS_KEPT {
+                break;
+            }
+            inner.order.pop_front();
+            inner.set.remove(&old);
+        }
+        if !inner.set.insert(key) {
+            return false;
+        }
+        inner.order.push_back((now, key));
+        true
     }
 }
 
