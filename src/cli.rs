@@ -1,6 +1,8 @@
 //! The command line: `serve`, `check`, `render`, `dial`, `log` (the dial
-//! log), and `standin` (the stand-in PBX on its own). Arguments are parsed by clap; each subcommand
-//! asks [`crate::app`] for what it needs and returns an exit code. No dial
+//! log), `watch` (a running gateway's call events) and `standin` (the
+//! stand-in PBX on its own). Arguments are parsed by clap; each
+//! subcommand asks [`crate::app`] (or [`crate::follow`]) for what it needs
+//! and returns an exit code. No dial
 //! logic and no assembly live here.
 
 use std::net::SocketAddr;
@@ -17,6 +19,14 @@ use crate::guard::keys::Credential;
 
 /// Where `serve --demo` starts the stand-in PBX; the shipped demo profiles point here.
 pub const DEMO_PBX: &str = "127.0.0.1:8089";
+/// The gateway `watch` reads when `--url` is not given: `serve`'s default address.
+pub const DEFAULT_WATCH_URL: &str = "http://127.0.0.1:8080";
+/// The demo branch whose PBX (the stand-in) sends call events, and the
+/// secret `profiles/demo-voispeed.yaml` sets for them.
+pub const DEMO_EVENTS_BRANCH: &str = "demo-voispeed";
+pub const DEMO_EVENTS_SECRET: &str = "demo-events-secret";
+/// How far apart the demo PBX's events are: slow enough to watch a call's life.
+pub const DEMO_EVENTS_PACE: std::time::Duration = std::time::Duration::from_secs(1);
 /// The settings file read when `--config` is not given.
 pub const DEFAULT_CONFIG: &str = "webdial.yaml";
 
@@ -52,6 +62,21 @@ pub enum Command {
     Dial(ActionArgs),
     /// List the dial log (`data:` in the config), newest first.
     Log(LogArgs),
+    /// Print a running gateway's call events, one line each, until Ctrl-C.
+    Watch {
+        /// The gateway.
+        #[arg(long, default_value = DEFAULT_WATCH_URL)]
+        url: String,
+        /// An API key (when the gateway has keys): one that may see the branches watched.
+        #[arg(long, env = "WEBDIAL_KEY", hide_env_values = true)]
+        key: Option<String>,
+        /// Only this branch's events.
+        #[arg(long)]
+        branch: Option<String>,
+        /// Only this extension's events.
+        #[arg(long, value_name = "EXT")]
+        extension: Option<String>,
+    },
     /// Run only the stand-in PBX (VOIspeed SERI, Click2Call, IQX-style endpoints).
     Standin {
         /// Address to listen on.
@@ -154,6 +179,9 @@ pub async fn run(cli: Cli) -> ExitCode {
         Command::Dial(args) => dial(&config, explicit, &args).await,
         Command::Log(args) => log(&config, explicit, &args),
         Command::Standin { listen, no_record } => standin(listen, !no_record).await,
+        Command::Watch { url, key, branch, extension } => {
+            watch(crate::follow::Options { url, key, branch, extension }).await
+        }
     }
 }
 
@@ -327,9 +355,13 @@ async fn serve(
     let hangups = Arc::new(tokio::sync::Notify::new());
     let shutdown = crate::signals::shutdown_signal_reloading(hangups.clone());
     crate::net::raise_fd_limit();
+    let mut demo_pbx = None;
     if let Some(addr) = demo {
         match crate::standin::StandIn::bind(&addr.to_string()).await {
-            Ok(s) => tracing::info!("stand-in PBX (demo) listening on {}", s.url()),
+            Ok(s) => {
+                tracing::info!("stand-in PBX (demo) listening on {}", s.url());
+                demo_pbx = Some(s);
+            }
             Err(e) => {
                 tracing::error!("cannot start the stand-in PBX on {addr}: {e}");
                 return ExitCode::FAILURE;
@@ -367,6 +399,15 @@ async fn serve(
             return ExitCode::FAILURE;
         }
     };
+    if let (Some(pbx), Ok(at)) = (&demo_pbx, listener.local_addr()) {
+        // The demo PBX tells the gateway about its calls, as a real one is set up to.
+        let host = if at.ip().is_unspecified() { SocketAddr::from(([127, 0, 0, 1], at.port())) } else { at };
+        let url = format!("http://{host}/v1/events/{DEMO_EVENTS_BRANCH}?secret={DEMO_EVENTS_SECRET}");
+        pbx.notify_to(&url, DEMO_EVENTS_PACE);
+        tracing::info!(
+            "the stand-in PBX sends {DEMO_EVENTS_BRANCH}'s call events to the gateway (`webdial watch` shows them)"
+        );
+    }
     let branches = loaded.profiles.len();
     // Requests in progress at shutdown may run to their profile's timeout.
     let longest = loaded.profiles.iter().flat_map(|p| p.actions.iter().map(|(_, a)| a.timeout)).max();
@@ -406,5 +447,19 @@ async fn standin(listen: SocketAddr, record: bool) -> ExitCode {
             tracing::error!("cannot listen on {listen}: {e}");
             ExitCode::FAILURE
         }
+    }
+}
+
+async fn watch(options: crate::follow::Options) -> ExitCode {
+    let mut out = std::io::stdout();
+    tokio::select! {
+        r = crate::follow::run(&options, &mut out) => match r {
+            Ok(()) => ExitCode::SUCCESS,
+            Err(e) => {
+                eprintln!("webdial watch: {e}");
+                ExitCode::FAILURE
+            }
+        },
+        () = crate::signals::shutdown_signal() => ExitCode::SUCCESS,
     }
 }

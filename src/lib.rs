@@ -26,4 +26,5 @@ pub mod signals;
 pub mod api;
 pub mod standin;
 pub mod app;
+pub mod follow;
 pub mod cli;

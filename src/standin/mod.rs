@@ -151,6 +151,18 @@ struct Shared {
     yeastar: YeastarTokens,
     /// The Grandstream UCM stand-in's challenges and cookies.
     ucm: UcmCookies,
+    /// Where to send the PBX's call events, if anywhere.
+    notify: Mutex<Option<Notify>>,
+}
+
+/// Where the stand-in sends call events, and how it spaces them.
+#[derive(Debug, Clone)]
+struct Notify {
+    url: String,
+    /// Before the first event (the PBX acts on a request after answering
+    /// it) and between events.
+    pace: Duration,
+    client: reqwest::Client,
 }
 
 /// A running stand-in.
@@ -239,6 +251,24 @@ impl StandIn {
     /// The Grandstream UCM stand-in's cookies: expire them, list them.
     pub fn ucm(&self) -> &UcmCookies {
         &self.shared.ucm
+    }
+
+    /// Sends the PBX's call events to `url` from now on: after each
+    /// accepted VOIspeed `call_request`, its user events as GETs to `url`
+    /// (the event's parameters added to its query), `pace` apart, the
+    /// first `pace` after the answer. A URL that cannot be reached loses
+    /// the events (and says so in the log), as with a real PBX.
+    pub fn notify_to(&self, url: &str, pace: Duration) {
+        let client = match reqwest::Client::builder().timeout(Duration::from_secs(10)).build() {
+            Ok(c) => c,
+            Err(e) => {
+                tracing::error!("the stand-in cannot send events: {e}");
+                return;
+            }
+        };
+        if let Ok(mut n) = self.shared.notify.lock() {
+            *n = Some(Notify { url: url.to_string(), pace, client });
+        }
     }
 
     pub fn set_behaviour(&self, b: Behaviour) {
@@ -335,7 +365,11 @@ fn digest_answered(got: &Received, user: &str, password: &str) -> bool {
 fn faithful(shared: &Shared, got: &Received) -> Response {
     let id = || shared.next_id.fetch_add(1, Ordering::Relaxed);
     match got.path.as_str() {
-        "/PBX/seri_endpoint.php" => voispeed::seri(got, id),
+        "/PBX/seri_endpoint.php" => {
+            let (answer, events) = voispeed::seri(got, id);
+            notify(shared, events);
+            answer
+        }
         "/API/dialup.php" => click2call::dialup(got, id),
         "/ivr/PbxAPI.aspx" => iqx::make_call(got),
         "/connect/token" => threecx::token(&shared.threecx, got),
@@ -346,4 +380,25 @@ fn faithful(shared: &Shared, got: &Received) -> Response {
         "/api" => grandstream_ucm::api(&shared.ucm, got),
         _ => (StatusCode::NOT_FOUND, "not found").into_response(),
     }
+}
+
+/// Sends `events` (query strings) in order, in the background, if the
+/// stand-in has somewhere to send them.
+fn notify(shared: &Shared, events: Vec<String>) {
+    let Some(to) = shared.notify.lock().ok().and_then(|n| n.clone()) else { return };
+    if events.is_empty() {
+        return;
+    }
+    tokio::spawn(async move {
+        for query in events {
+            tokio::time::sleep(to.pace).await;
+            let sep = if to.url.contains('?') { '&' } else { '?' };
+            let url = format!("{}{sep}{query}", to.url);
+            match to.client.get(&url).send().await {
+                Ok(r) if r.status().is_success() => {}
+                Ok(r) => tracing::warn!("the stand-in's event was answered {}", r.status()),
+                Err(e) => tracing::warn!("the stand-in's event was not delivered: {e}"),
+            }
+        }
+    });
 }

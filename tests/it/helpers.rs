@@ -121,3 +121,83 @@ pub async fn read(resp: reqwest::Response) -> (u16, Value) {
     assert!(ct.starts_with("application/json"), "every answer is JSON, got {ct}: {text}");
     (status, serde_json::from_str(&text).expect("JSON body"))
 }
+
+/// A server-sent event stream read by a test, one event at a time.
+pub struct Events {
+    resp: reqwest::Response,
+    buf: String,
+}
+
+/// One server-sent event: its `event:` name, `id:` and the JSON in `data:`.
+#[derive(Debug, Clone)]
+pub struct Sent {
+    pub name: String,
+    pub id: String,
+    pub data: Value,
+}
+
+impl Events {
+    /// The next event, or `None` if none comes within `within` or the stream ends.
+    pub async fn next(&mut self, within: Duration) -> Option<Sent> {
+        let deadline = tokio::time::Instant::now() + within;
+        loop {
+            if let Some(end) = self.buf.find("\n\n") {
+                let block: String = self.buf.drain(..end + 2).collect();
+                let (mut name, mut id, mut data) = (String::new(), String::new(), String::new());
+                for line in block.lines() {
+                    if let Some(v) = line.strip_prefix("event:") {
+                        name = v.trim().to_string();
+                    } else if let Some(v) = line.strip_prefix("id:") {
+                        id = v.trim().to_string();
+                    } else if let Some(v) = line.strip_prefix("data:") {
+                        data.push_str(v.trim_start());
+                    }
+                }
+                if data.is_empty() {
+                    continue; // a comment (keep-alive)
+                }
+                return Some(Sent { name, id, data: serde_json::from_str(&data).expect("event JSON") });
+            }
+            match tokio::time::timeout_at(deadline, self.resp.chunk()).await {
+                Ok(Ok(Some(bytes))) => self.buf.push_str(&String::from_utf8_lossy(&bytes)),
+                _ => return None,
+            }
+        }
+    }
+
+    /// Everything received but not yet read (comments included).
+    pub fn pending(&self) -> &str {
+        &self.buf
+    }
+}
+
+impl App {
+    /// Opens `GET /v1/events?QUERY`, with `Last-Event-ID` when given; panics unless it is a stream.
+    pub async fn events(&self, query: &str, last_id: Option<&str>) -> Events {
+        let mut req = self.client.get(format!("{}/v1/events?{query}", self.url));
+        if let Some(id) = last_id {
+            req = req.header("last-event-id", id);
+        }
+        let resp = req.send().await.expect("events");
+        assert_eq!(resp.status().as_u16(), 200, "the event stream opens");
+        let ct = resp.headers().get("content-type").and_then(|v| v.to_str().ok()).unwrap_or("").to_string();
+        assert!(ct.starts_with("text/event-stream"), "{ct}");
+        Events { resp, buf: String::new() }
+    }
+
+    /// A PBX's notification: `GET /v1/events/PATH` (PATH holds the branch, any path after it and the query).
+    pub async fn notify_get(&self, path: &str) -> (u16, Value) {
+        let resp = self.client.get(format!("{}/v1/events/{path}", self.url)).send().await.expect("notify");
+        read(resp).await
+    }
+
+    /// A PBX's notification: `POST /v1/events/PATH` with this content type, body and headers.
+    pub async fn notify_post(&self, path: &str, ct: &str, body: &str, headers: &[(&str, &str)]) -> (u16, Value) {
+        let mut req = self.client.post(format!("{}/v1/events/{path}", self.url)).header("content-type", ct);
+        for (k, v) in headers {
+            req = req.header(*k, *v);
+        }
+        let resp = req.body(body.to_string()).send().await.expect("notify");
+        read(resp).await
+    }
+}
