@@ -53,6 +53,10 @@ impl Gateway {
             }
         };
         let mut fields = reading.fields;
+        // Values a phone put in the path are the notification's too.
+        if let (Some(map), false) = (fields.as_object_mut(), n.path.is_empty()) {
+            map.entry("path").or_insert_with(|| n.path.iter().map(|s| serde_json::Value::from(s.as_str())).collect());
+        }
         secrets::redact_json(&mut fields);
         let id = ulid::Ulid::generate().to_string();
         if !self.runtime.seen.first(branch, &fields, Instant::now()) {

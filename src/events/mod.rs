@@ -269,11 +269,12 @@ impl Default for Seen {
 
 impl Seen {
     /// Whether this is the first time within [`REPEAT_WINDOW`] that `branch`
-    /// sent exactly these `fields`; remembers them either way.
-    pub fn first(&self, branch: &str, fields: &serde_json::Value, now: Instant) -> bool {
+    /// sent exactly this notification (`what`: its fields and path, as
+    /// JSON); remembers it either way.
+    pub fn first(&self, branch: &str, what: &serde_json::Value, now: Instant) -> bool {
         let mut h = self.keys.build_hasher();
         branch.hash(&mut h);
-        fields.to_string().hash(&mut h);
+        what.to_string().hash(&mut h);
         let key = h.finish();
         let mut inner = self.inner.lock().unwrap_or_else(PoisonError::into_inner);
         while let Some(&(at, old)) = inner.order.front() {

@@ -8,6 +8,7 @@ mod calls;
 mod cli;
 mod cors;
 mod dial_log;
+mod events_in;
 mod failures;
 mod helpers;
 mod hooks;
