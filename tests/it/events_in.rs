@@ -10,7 +10,7 @@ use base64::Engine as _;
 use hmac::{Hmac, Mac};
 use serde_json::{Value, json};
 
-use crate::helpers::{App, Events, spawn, spawn_with_env};
+use crate::helpers::{Events, spawn, spawn_with_env};
 
 const WAIT: Duration = Duration::from_secs(10);
 

@@ -164,11 +164,6 @@ impl Events {
             }
         }
     }
-
-    /// Everything received but not yet read (comments included).
-    pub fn pending(&self) -> &str {
-        &self.buf
-    }
 }
 
 impl App {

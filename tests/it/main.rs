@@ -26,5 +26,6 @@ mod reload;
 mod seed_verbs;
 mod serve;
 mod sockets;
+mod sse;
 mod systems;
 mod tls_auth;
