@@ -1,9 +1,9 @@
 //! Call events: what a PBX tells webdial about calls, in one shape for
 //! every PBX, and the bus that carries them to subscribers.
 //!
-//! Events come in from PBX notifications (see `inbound`), are tied to the
-//! dial they belong to, move that call's state, and go out to server-sent
-//! event streams, hooks and the call record. The bus never waits for a
+//! Events come in from PBX notifications (read by [`inbound`]), are tied
+//! to the dial they belong to (by `call::events`), move that call's state,
+//! and go out to server-sent event streams, hooks and the call record. The bus never waits for a
 //! subscriber: a slow one misses events (and reconnects with
 //! `Last-Event-ID`, served from the replay ring), it never slows the PBX or
 //! the other subscribers.

@@ -31,6 +31,11 @@
 //! - Grandstream UCM: `POST /api` with `{"request": {"action": …}}`:
 //!   challenge, login, then actions carrying the cookie (see `grandstream_ucm`).
 //!
+//! - Events: told where ([`StandIn::notify_to`]), it notifies an accepted
+//!   VOIspeed `call_request`'s user events (outgoing_call, call_answered,
+//!   call_disconnect_out; cmd_failed for a number starting with 8) as the
+//!   PBX's integration module would, so a demo dial lives its whole life.
+//!
 //! What it records is what arrived on the wire (method, path, raw query,
 //! content type, raw body), so tests assert on exactly what a PBX would see.
 //! Tests can replace the answer ([`Behaviour`]) to play a hanging, failing or
