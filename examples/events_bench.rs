@@ -50,7 +50,9 @@ fn arg(name: &str, default: u64) -> u64 {
 fn rss_kib(pid: u32) -> u64 {
     std::fs::read_to_string(format!("/proc/{pid}/status"))
         .ok()
-        .and_then(|s| s.lines().find(|l| l.starts_with("VmRSS")).and_then(|l| l.split_whitespace().nth(1)?.parse().ok()))
+        .and_then(|s| {
+            s.lines().find(|l| l.starts_with("VmRSS")).and_then(|l| l.split_whitespace().nth(1)?.parse().ok())
+        })
         .unwrap_or(0)
 }
 
@@ -98,7 +100,8 @@ async fn subscribe(
                     // `"t":"123"` in this frame's data line.
                     let rest = &carry[at..];
                     if let Some(q) = rest.windows(5).position(|w| w == b"\"t\":\"") {
-                        let digits: Vec<u8> = rest[q + 5..].iter().take_while(|b| b.is_ascii_digit()).copied().collect();
+                        let digits: Vec<u8> =
+                            rest[q + 5..].iter().take_while(|b| b.is_ascii_digit()).copied().collect();
                         if let Ok(t) = String::from_utf8_lossy(&digits).parse::<u64>() {
                             if let Ok(mut d) = d.lock() {
                                 d.push(now.saturating_sub(t));
@@ -135,9 +138,7 @@ async fn send(
     let mut k: u64 = 0;
     loop {
         let due = match schedule {
-            Some((senders, index, rate)) => {
-                epoch + Duration::from_secs_f64((k * senders + index) as f64 / rate)
-            }
+            Some((senders, index, rate)) => epoch + Duration::from_secs_f64((k * senders + index) as f64 / rate),
             None => Instant::now(),
         };
         if due >= until {

@@ -335,4 +335,51 @@ mod tests {
         }
         assert!(matches!(slow.recv().await, Err(broadcast::error::RecvError::Lagged(_))));
     }
+
+    #[tokio::test]
+    async fn resume_replays_after_the_id_then_goes_live_with_nothing_twice() {
+        let bus = Bus::new(64);
+        let ids: Vec<String> = (0..5).map(|_| ulid::Ulid::generate().to_string()).collect();
+        for id in &ids {
+            bus.publish(event(id));
+        }
+        let mut r = bus.resume(Some(&ids[1]));
+        let missed: Vec<&str> = r.missed.iter().map(|e| e.id.as_str()).collect();
+        assert_eq!(missed, [&ids[2], &ids[3], &ids[4]]);
+        bus.publish(event("live"));
+        assert_eq!(r.live.recv().await.unwrap().id, "live", "the first live event is the next one, not a replay");
+        assert!(bus.resume(None).missed.is_empty(), "no id: live only");
+        assert!(bus.resume(Some("not-a-ulid")).missed.is_empty(), "an id that was never an event's: live only");
+        let older = ulid::Ulid::from_parts(0, 0).to_string();
+        assert_eq!(bus.resume(Some(&older)).missed.len(), 5, "older than the ring (ULIDs in it): all of it");
+        assert!(bus.publish(event("x")).json().contains("\"type\":\"ringing\""));
+    }
+
+    #[test]
+    fn the_ring_keeps_the_last_events_only() {
+        let bus = Bus::new(4);
+        for i in 0..(REPLAY + 10) {
+            bus.publish(event(&i.to_string()));
+        }
+        assert_eq!(bus.held(), REPLAY);
+        assert!(bus.since("9").is_none(), "the oldest went first");
+        assert_eq!(bus.since(&(REPLAY + 8).to_string()).map(|v| v.len()), Some(1));
+    }
+
+    #[test]
+    fn a_repeat_is_seen_within_the_window_and_forgotten_after_it() {
+        let seen = Seen::default();
+        let t0 = Instant::now();
+        let a = serde_json::json!({"event": "8", "call_id": "1"});
+        assert!(seen.first("b", &a, t0));
+        assert!(!seen.first("b", &a, t0 + Duration::from_secs(1)), "the same again");
+        assert!(seen.first("other", &a, t0), "another branch's is another notification");
+        assert!(seen.first("b", &serde_json::json!({"event": "9", "call_id": "1"}), t0));
+        assert!(seen.first("b", &a, t0 + REPEAT_WINDOW + Duration::from_secs(2)), "past the window it is new");
+        for i in 0..(REPEATS_KEPT + 100) {
+            seen.first("b", &serde_json::json!(i), t0);
+        }
+        let inner = seen.inner.lock().unwrap();
+        assert!(inner.set.len() <= REPEATS_KEPT && inner.order.len() <= REPEATS_KEPT, "bounded");
+    }
 }
