@@ -455,3 +455,33 @@ async fn a_hostile_notification_makes_a_small_event() {
     assert_eq!(e["pbx"]["truncated"], true, "the fields are cut too");
     assert!(e.to_string().len() < 4 * 1024, "{} bytes", e.to_string().len());
 }
+
+#[test]
+fn events_rules_are_checked_at_load_with_their_place() {
+    let dir = tempfile::tempdir().unwrap();
+    let dial = "dial: \"http://h/x?to=#\"\n";
+    for (name, events) in [
+        ("bad_type", "events:\n  secret: s\n  read:\n    type: \"event ==\"\n"),
+        ("bad_from", "events:\n  from: [\"10.0.0.0/8\", \"10.0.0.0/99\"]\n  read: {type: \"'x'\"}\n"),
+        ("no_type", "events:\n  secret: s\n  read:\n    extension: ext\n"),
+        ("unknown_key", "events:\n  secret: s\n  colour: red\n"),
+        ("bad_verify", "events:\n  verify: \"raw | hmac_sha256(\"\n  read: {type: \"'x'\"}\n"),
+    ] {
+        std::fs::write(dir.path().join(format!("{name}.yaml")), format!("{dial}{events}")).unwrap();
+    }
+    std::fs::write(dir.path().join("good.yaml"), format!("{dial}events:\n  secret: s\n  read: {{type: \"'x'\"}}\n"))
+        .unwrap();
+    let no_env = |_: &str| None;
+    let (loaded, diags) = webdial::profile::Loader::new(&no_env).load_dir(dir.path());
+    assert_eq!(loaded.len(), 1, "{diags:#?}");
+    let shown: Vec<String> = diags.iter().map(|d| d.to_string()).collect();
+    let find = |file: &str| {
+        shown.iter().find(|d| d.contains(&format!("/{file}.yaml:"))).cloned().unwrap_or_else(|| panic!("{shown:#?}"))
+    };
+    assert!(find("bad_type").contains("bad_type.yaml:5:11: syntax error"), "{shown:#?}");
+    assert!(find("bad_from").contains("bad_from.yaml:3:24: \"10.0.0.0/99\" is not an address range"), "{shown:#?}");
+    assert!(find("no_type").contains("no_type.yaml:5:5: no `type`"), "{shown:#?}");
+    assert!(find("unknown_key").contains("unknown_key.yaml:4:3: events: unknown field `colour`"), "{shown:#?}");
+    assert!(find("bad_verify").contains("bad_verify.yaml:3:11: syntax error"), "{shown:#?}");
+    assert_eq!(shown.len(), 5, "{shown:#?}");
+}
