@@ -33,7 +33,7 @@ use crate::call::Gateway;
 use crate::call::events::Watch;
 use crate::events::Published;
 use crate::events::inbound::Notification;
-use crate::outcome::Refusal;
+use crate::outcome::{ActionResult, Refusal};
 
 /// How often an idle stream sends a comment, so proxies keep it open.
 pub const KEEP_ALIVE: Duration = Duration::from_secs(15);
@@ -43,8 +43,96 @@ const PREFIX: &str = "/v1/events/";
 pub(super) fn router() -> Router<Arc<Gateway>> {
     Router::new()
         .route("/v1/events", get(stream).head(head).fallback(wrong_method))
-        .route("/v1/events/{branch}", get(receive).post(receive).head(head).fallback(wrong_method))
-        .route("/v1/events/{branch}/{*rest}", get(receive).post(receive).head(head).fallback(wrong_method))
+        .route("/v1/events/{branch}", get(notify_get).post(notify_post).head(head).fallback(wrong_method))
+        .route(
+            "/v1/events/{branch}/{*rest}",
+            get(notify_get_path).post(notify_post_path).head(head).fallback(wrong_method),
+        )
+}
+
+/// A PBX's notification, its values in the query.
+///
+/// Not authenticated with an API key: the branch's `events:` say who may
+/// send (a secret as `?secret=` or `X-Webdial-Secret`, source addresses, a
+/// signature).
+#[utoipa::path(
+    get,
+    path = "/v1/events/{branch}",
+    tag = "events",
+    params(("branch" = String, Path, description = "The branch whose PBX sends it")),
+    responses(Received),
+    security(())
+)]
+pub(super) async fn notify_get(gw: State<Arc<Gateway>>, request: Request) -> Response {
+    receive(gw, request).await
+}
+
+/// A PBX's notification, as a form, JSON or XML body (and the query).
+#[utoipa::path(
+    post,
+    path = "/v1/events/{branch}",
+    tag = "events",
+    params(("branch" = String, Path, description = "The branch whose PBX sends it")),
+    request_body(content = String, description = "A form, JSON or XML, as the PBX sends it (at most 64 KiB)"),
+    responses(Received),
+    security(())
+)]
+pub(super) async fn notify_post(gw: State<Arc<Gateway>>, request: Request) -> Response {
+    receive(gw, request).await
+}
+
+/// A PBX's notification with values in the path after the branch (desk phones).
+#[utoipa::path(
+    get,
+    path = "/v1/events/{branch}/{*rest}",
+    tag = "events",
+    params(
+        ("branch" = String, Path, description = "The branch whose PBX sends it"),
+        ("*rest" = String, Path, description = "Values, `/`-separated: `path[0]`, `path[1]`… in the branch's expressions"),
+    ),
+    responses(Received),
+    security(())
+)]
+pub(super) async fn notify_get_path(gw: State<Arc<Gateway>>, request: Request) -> Response {
+    receive(gw, request).await
+}
+
+/// A PBX's notification with values in the path after the branch, and a body.
+#[utoipa::path(
+    post,
+    path = "/v1/events/{branch}/{*rest}",
+    tag = "events",
+    params(
+        ("branch" = String, Path, description = "The branch whose PBX sends it"),
+        ("*rest" = String, Path, description = "Values, `/`-separated: `path[0]`, `path[1]`… in the branch's expressions"),
+    ),
+    request_body(content = String, description = "A form, JSON or XML, as the PBX sends it (at most 64 KiB)"),
+    responses(Received),
+    security(())
+)]
+pub(super) async fn notify_post_path(gw: State<Arc<Gateway>>, request: Request) -> Response {
+    receive(gw, request).await
+}
+
+/// What a PBX is answered: at once, in the one answer shape. (Only for
+/// the description: the handlers answer with the gateway's result.)
+#[derive(utoipa::IntoResponses)]
+#[allow(dead_code)]
+pub(super) enum Received {
+    #[response(
+        status = 200,
+        description = "Taken (`\"duplicate\": true` for a repeat, passed on once); `id` is the event's"
+    )]
+    Taken(ActionResult),
+    #[response(status = 400, description = "`invalid_request`: unreadable, or a body over 64 KiB; dropped")]
+    Unreadable(ActionResult),
+    #[response(status = 401, description = "`unauthorized`: a wrong or missing secret, address or signature; dropped")]
+    Unauthorized(ActionResult),
+    #[response(
+        status = 404,
+        description = "`unknown_branch`: no such branch, or its profile says no one may send; dropped"
+    )]
+    UnknownBranch(ActionResult),
 }
 
 async fn receive(State(gw): State<Arc<Gateway>>, request: Request) -> Response {
@@ -96,7 +184,29 @@ fn stream_query(uri: &Uri) -> Result<StreamQuery, Refusal> {
     Ok((some(branch), some(extension), some(key)))
 }
 
-async fn stream(State(gw): State<Arc<Gateway>>, headers: HeaderMap, uri: Uri) -> Response {
+/// Call events as they happen, as server-sent events (`event: call`,
+/// `id:` the event's id, `data:` the event as JSON).
+///
+/// `Last-Event-ID` resumes after that event from the last 10,000; a client
+/// more than 1,024 events behind is cut off and resumes so.
+#[utoipa::path(
+    get,
+    path = "/v1/events",
+    tag = "events",
+    params(
+        ("branch" = Option<String>, Query, description = "Only this branch's events"),
+        ("extension" = Option<String>, Query, description = "Only this extension's events (alias `ext`)"),
+        ("key" = Option<String>, Query, description = "The API key, for `EventSource`, which cannot send a header"),
+        ("Last-Event-ID" = Option<String>, Header, description = "Resume after this event"),
+    ),
+    responses(
+        (status = 200, description = "The stream", content_type = "text/event-stream", body = String),
+        (status = 400, description = "`invalid_request`: an unknown parameter", body = ActionResult),
+        (status = 401, description = "`unauthorized`", body = ActionResult),
+        (status = 403, description = "`forbidden`: a branch the key may not use", body = ActionResult),
+    )
+)]
+pub(super) async fn stream(State(gw): State<Arc<Gateway>>, headers: HeaderMap, uri: Uri) -> Response {
     let (branch, extension, key) = match stream_query(&uri) {
         Ok(q) => q,
         Err(r) => return refused(r),

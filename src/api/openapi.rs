@@ -16,7 +16,7 @@ use utoipa::openapi::security::{
 };
 use utoipa::openapi::{ObjectBuilder, OneOfBuilder, RefOr, Schema, Type};
 
-use super::{actions, admin, calls, health, metrics};
+use super::{actions, admin, calls, events, health, metrics};
 use crate::call::Gateway;
 use crate::outcome::ActionResult;
 
@@ -39,6 +39,11 @@ pub(super) fn router() -> Router<Arc<Gateway>> {
         calls::list_calls,
         calls::read_call,
         calls::act_on_call,
+        events::stream,
+        events::notify_get,
+        events::notify_post,
+        events::notify_get_path,
+        events::notify_post_path,
         health::healthz,
         admin::reload,
         admin::last_reload,
@@ -49,6 +54,7 @@ pub(super) fn router() -> Router<Arc<Gateway>> {
     tags(
         (name = "actions", description = "Dial, and the other actions of a branch's profile"),
         (name = "calls", description = "The dial log: earlier dials and actions, listed or by the gateway id their answer carried"),
+        (name = "events", description = "Call events: in from PBXs (authenticated by the branch's `events:`), out as server-sent events"),
         (name = "admin", description = "Needs a key with `admin: true` (or no keys configured)"),
         (name = "operations", description = "Health, metrics, this document"),
     )

@@ -118,6 +118,7 @@ impl Gateway {
             tracing::error!(branch, id = %id, "event passed on without being recorded: {e}");
         }
         tracing::debug!(branch, id = %id, kind = event.kind.as_str(), dial_id = ?dial_id, "event");
+        self.runtime.metrics.event(&snapshot.profiles, branch, event.kind.as_str());
         self.runtime.events.send(event);
         let mut r = ActionResult::new(&id, Status::Accepted, Some(branch), EVENT);
         r.call_id = call_id;

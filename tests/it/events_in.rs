@@ -88,6 +88,13 @@ async fn voispeed_user_events_as_the_guide_shows_them_become_normalized_events()
         assert!(e["pbx"].get("secret").is_none(), "but never the secret: {}", e["pbx"]);
         assert!(e["at"].as_str().is_some_and(|t| t.ends_with('Z')), "{}", e["at"]);
     }
+    let metrics = app.client.get(format!("{}/metrics", app.url)).send().await.unwrap().text().await.unwrap();
+    for line in [
+        "webdial_events_total{branch=\"milan\",type=\"ended\"} 2",
+        "webdial_events_total{branch=\"milan\",type=\"ringing\"} 1",
+    ] {
+        assert!(metrics.contains(line), "{line} in:\n{metrics}");
+    }
 }
 
 #[tokio::test]
