@@ -21,12 +21,12 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use axum::Router;
+use axum::body::Bytes;
 use axum::extract::{ConnectInfo, Request, State};
-use axum::http::{HeaderMap, Method, Uri};
-use axum::response::sse::{Event, KeepAlive, Sse};
+use axum::http::{HeaderMap, Method, Uri, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
-use tokio::sync::broadcast::error::RecvError;
+use tokio::sync::broadcast::error::{RecvError, TryRecvError};
 
 use super::{MAX_BODY, credential, refused, respond};
 use crate::call::Gateway;
@@ -218,8 +218,8 @@ pub(super) async fn stream(State(gw): State<Arc<Gateway>>, headers: HeaderMap, u
     let last = headers.get("last-event-id").and_then(|v| v.to_str().ok()).map(str::trim).filter(|v| !v.is_empty());
     let resumed = gw.runtime().events.resume(last);
     let state = Streaming { missed: resumed.missed.into(), live: resumed.live, watch, done: false };
-    let events = futures_util::stream::unfold(state, next);
-    Sse::new(events).keep_alive(KeepAlive::new().interval(KEEP_ALIVE)).into_response()
+    let body = axum::body::Body::from_stream(futures_util::stream::unfold(state, next));
+    ([(header::CONTENT_TYPE, "text/event-stream"), (header::CACHE_CONTROL, "no-cache")], body).into_response()
 }
 
 /// One client's stream: what it missed, then live events, filtered.
@@ -230,31 +230,73 @@ struct Streaming {
     done: bool,
 }
 
-async fn next(mut s: Streaming) -> Option<(Result<Event, Infallible>, Streaming)> {
+/// The most one chunk of a stream holds: events waiting for a busy client
+/// go out together (one write, one wake-up), not one by one.
+const CHUNK: usize = 64 * 1024;
+
+/// `event: call`, `id:`, `data:` (the event's JSON, written once when it was
+/// published, which holds no line break).
+fn frame(out: &mut Vec<u8>, event: &Published) {
+    out.extend_from_slice(b"event: call\nid: ");
+    out.extend_from_slice(event.id.as_bytes());
+    out.extend_from_slice(b"\ndata: ");
+    out.extend_from_slice(event.json().as_bytes());
+    out.extend_from_slice(b"\n\n");
+}
+
+/// The next chunk: missed events first, then one live event and whatever
+/// else has arrived meanwhile; a comment when idle for [`KEEP_ALIVE`]; a
+/// last comment, then the end, for a client that fell behind.
+async fn next(mut s: Streaming) -> Option<(Result<Bytes, Infallible>, Streaming)> {
     if s.done {
         return None;
     }
-    loop {
-        let event = match s.missed.pop_front() {
-            Some(e) => e,
-            None => match s.live.recv().await {
-                Ok(e) => e,
-                Err(RecvError::Lagged(n)) => {
-                    tracing::info!(
-                        "an event stream fell {n} events behind and is cut off; it can resume with Last-Event-ID"
-                    );
-                    s.done = true;
-                    let note = format!("cut off: {n} events behind; reconnect with Last-Event-ID");
-                    return Some((Ok(Event::default().comment(note)), s));
-                }
-                Err(RecvError::Closed) => return None,
-            },
-        };
-        if s.watch.shows(&event) {
-            let sse = Event::default().event("call").id(event.id.as_str()).data(event.json());
-            return Some((Ok(sse), s));
+    let mut out = Vec::new();
+    while out.len() < CHUNK {
+        let Some(e) = s.missed.pop_front() else { break };
+        if s.watch.shows(&e) {
+            frame(&mut out, &e);
         }
     }
+    if !out.is_empty() {
+        return Some((Ok(out.into()), s));
+    }
+    loop {
+        let first = match tokio::time::timeout(KEEP_ALIVE, s.live.recv()).await {
+            Err(_) => return Some((Ok(Bytes::from_static(b": keep-alive\n\n")), s)),
+            Ok(Ok(e)) => e,
+            Ok(Err(RecvError::Lagged(n))) => return Some((Ok(cut_off(&mut s, n)), s)),
+            Ok(Err(RecvError::Closed)) => return None,
+        };
+        if s.watch.shows(&first) {
+            frame(&mut out, &first);
+        }
+        while out.len() < CHUNK {
+            match s.live.try_recv() {
+                Ok(e) if s.watch.shows(&e) => frame(&mut out, &e),
+                Ok(_) => {}
+                Err(TryRecvError::Empty) => break,
+                Err(TryRecvError::Lagged(n)) => {
+                    out.extend_from_slice(&cut_off(&mut s, n));
+                    break;
+                }
+                Err(TryRecvError::Closed) => {
+                    s.done = true;
+                    break;
+                }
+            }
+        }
+        if !out.is_empty() {
+            return Some((Ok(out.into()), s));
+        }
+    }
+}
+
+/// The last words to a client that fell behind; the stream then ends.
+fn cut_off(s: &mut Streaming, behind: u64) -> Bytes {
+    tracing::info!("an event stream fell {behind} events behind and is cut off; it can resume with Last-Event-ID");
+    s.done = true;
+    Bytes::from(format!(": cut off: {behind} events behind; reconnect with Last-Event-ID\n\n"))
 }
 
 async fn head() -> Response {
