@@ -5,7 +5,7 @@
 //! gateway's memory stays flat.
 //!
 //! ```sh
-//! cargo run --release --example events_bench                  # 10,000/s for 10 s, then flat out
+//! cargo run --release --example events_bench                  # 10,000/s, flat out, 2,000/s, 10,000/s again; 10 s each
 //! cargo run --release --example events_bench -- --rate 5000 --seconds 5 --subscribers 100
 //! ```
 //!
@@ -54,6 +54,19 @@ fn rss_kib(pid: u32) -> u64 {
             s.lines().find(|l| l.starts_with("VmRSS")).and_then(|l| l.split_whitespace().nth(1)?.parse().ok())
         })
         .unwrap_or(0)
+}
+
+/// CPU seconds a process has used (user + system), from /proc/PID/stat.
+fn cpu_seconds(pid: &str) -> f64 {
+    let ticks = 100.0; // USER_HZ on Linux
+    std::fs::read_to_string(format!("/proc/{pid}/stat"))
+        .ok()
+        .and_then(|s| {
+            let after = s.rsplit_once(')')?.1;
+            let f: Vec<&str> = after.split_whitespace().collect();
+            Some((f.get(11)?.parse::<f64>().ok()? + f.get(12)?.parse::<f64>().ok()?) / ticks)
+        })
+        .unwrap_or(0.0)
 }
 
 fn pct(sorted: &[u64], p: f64) -> f64 {
@@ -121,12 +134,16 @@ async fn subscribe(
     Ok(())
 }
 
-/// One sender on its own connection: `n` notifications, the k-th at `slot(k)`
-/// (or at once when `None`); returns each one's latency in ns.
+/// One sender on its own connection, until `until`: the k-th notification
+/// at `start` + its slot when `schedule` (senders, this one's index, rate)
+/// is given, else as soon as the last is answered; returns each one's
+/// latency in ns. Each notification carries `t`, when it was due, in ns
+/// since `epoch` (the subscribers' clock).
 async fn send(
     addr: SocketAddr,
     id: u64,
     epoch: Instant,
+    start: Instant,
     until: Instant,
     schedule: Option<(u64, u64, f64)>,
     sent: Arc<AtomicU64>,
@@ -138,7 +155,7 @@ async fn send(
     let mut k: u64 = 0;
     loop {
         let due = match schedule {
-            Some((senders, index, rate)) => epoch + Duration::from_secs_f64((k * senders + index) as f64 / rate),
+            Some((senders, index, rate)) => start + Duration::from_secs_f64((k * senders + index) as f64 / rate),
             None => Instant::now(),
         };
         if due >= until {
@@ -187,6 +204,9 @@ struct Run {
     delays: Vec<u64>,
     lost: i64,
     rss: Vec<u64>,
+    /// CPU seconds per second: the gateway, and this process (senders and subscribers).
+    gateway_cpu: f64,
+    bench_cpu: f64,
 }
 
 async fn run(
@@ -212,15 +232,13 @@ async fn run(
     let sent = Arc::new(AtomicU64::new(0));
     let start = Instant::now();
     let until = start + Duration::from_secs(seconds);
-    let base = start.duration_since(epoch).as_secs_f64();
     let mut tasks = Vec::new();
     for i in 0..senders {
         let schedule = rate.map(|r| (senders, i, r));
-        // Schedules count from `start`: shift the epoch-relative slots.
-        let shifted = epoch + Duration::from_secs_f64(base);
-        tasks.push(tokio::spawn(send(addr, i, shifted, until, schedule, sent.clone())));
+        tasks.push(tokio::spawn(send(addr, i, epoch, start, until, schedule, sent.clone())));
     }
     let mut rss = vec![rss_kib(pid)];
+    let (gw_cpu0, me_cpu0) = (cpu_seconds(&pid.to_string()), cpu_seconds("self"));
     let sampler = {
         let stop = stop.clone();
         tokio::spawn(async move {
@@ -237,9 +255,11 @@ async fn run(
         lat.extend(t.await??);
     }
     let seconds_taken = start.elapsed().as_secs_f64();
+    let gateway_cpu = (cpu_seconds(&pid.to_string()) - gw_cpu0) / seconds_taken;
+    let bench_cpu = (cpu_seconds("self") - me_cpu0) / seconds_taken;
     let total = sent.load(Ordering::Relaxed);
     // Wait for the subscribers to have everything (bounded).
-    let deadline = Instant::now() + Duration::from_secs(10);
+    let deadline = Instant::now() + Duration::from_secs(30);
     while Instant::now() < deadline && counts.iter().any(|c| c.load(Ordering::Relaxed) < total) {
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
@@ -248,7 +268,7 @@ async fn run(
     let received: u64 = counts.iter().map(|c| c.load(Ordering::Relaxed)).sum();
     for s in subs {
         if let Ok(Err(e)) = s.await {
-            eprintln!("a subscriber stopped: {e}");
+            println!("a subscriber stopped: {e}");
         }
     }
     lat.sort_unstable();
@@ -262,6 +282,8 @@ async fn run(
         delays: d,
         lost: (total * subscribers as u64) as i64 - received as i64,
         rss,
+        gateway_cpu,
+        bench_cpu,
     })
 }
 
@@ -317,14 +339,16 @@ async fn main() -> Result<(), Error> {
     let mut runs = Vec::new();
     runs.push(run(&format!("fixed {rate:.0}/s"), addr, pid, subscribers, seconds, Some(rate)).await?);
     runs.push(run("flat out (32 connections)", addr, pid, subscribers, seconds, None).await?);
+    let low = rate / 5.0;
+    runs.push(run(&format!("fixed {low:.0}/s"), addr, pid, subscribers, seconds, Some(low)).await?);
     runs.push(run(&format!("fixed {rate:.0}/s, again"), addr, pid, subscribers, seconds, Some(rate)).await?);
 
     let mut report = format!(
         "Events: {subscribers} SSE subscribers attached, {seconds} s per run; 32 sender connections.\n\
          Machine: {} CPUs; load average at start: {}\n\
          Gateway idle RSS: {:.1} MB\n\n\
-         | run | received/s | receive p50/p99/p99.9 ms | delivery p50/p99 ms | lost | RSS start → end (max) MB |\n\
-         |---|---|---|---|---|---|\n",
+         | run | received/s | receive p50/p99/p99.9 ms | delivery p50/p99 ms | lost | RSS start → end (max) MB | CPU s/s gateway, bench |\n\
+         |---|---|---|---|---|---|---|\n",
         std::thread::available_parallelism().map(|n| n.get()).unwrap_or(0),
         load.split_whitespace().take(3).collect::<Vec<_>>().join(" "),
         idle as f64 / 1024.0
@@ -332,7 +356,7 @@ async fn main() -> Result<(), Error> {
     for r in &runs {
         let mb = |k: u64| k as f64 / 1024.0;
         report.push_str(&format!(
-            "| {} | {:.0} | {:.2}/{:.2}/{:.2} | {:.2}/{:.2} | {} | {:.1} → {:.1} ({:.1}) |\n",
+            "| {} | {:.0} | {:.2}/{:.2}/{:.2} | {:.2}/{:.2} | {} | {:.1} → {:.1} ({:.1}) | {:.2}, {:.2} |\n",
             r.label,
             r.sent as f64 / r.seconds,
             pct(&r.lat, 0.5),
@@ -344,6 +368,8 @@ async fn main() -> Result<(), Error> {
             mb(*r.rss.first().unwrap_or(&0)),
             mb(*r.rss.last().unwrap_or(&0)),
             mb(r.rss.iter().copied().max().unwrap_or(0)),
+            r.gateway_cpu,
+            r.bench_cpu,
         ));
     }
     println!("{report}");
