@@ -77,11 +77,17 @@ pub enum Command {
         #[arg(long, value_name = "EXT")]
         extension: Option<String>,
     },
-    /// Run only the stand-in PBX (VOIspeed SERI, Click2Call, IQX-style endpoints).
+    /// Run only the stand-in PBX: every system it speaks, or one (`--system`).
     Standin {
         /// Address to listen on.
         #[arg(long, value_name = "ADDR", default_value = DEMO_PBX)]
         listen: SocketAddr,
+        /// Speak only this system (its preset's name; `--list` shows them).
+        #[arg(long, value_name = "NAME")]
+        system: Option<String>,
+        /// List the systems and exit.
+        #[arg(long)]
+        list: bool,
         /// Answer without recording requests (for load tests).
         #[arg(long)]
         no_record: bool,
@@ -178,7 +184,7 @@ pub async fn run(cli: Cli) -> ExitCode {
         Command::Render(args) => render(&config, explicit, &args).await,
         Command::Dial(args) => dial(&config, explicit, &args).await,
         Command::Log(args) => log(&config, explicit, &args),
-        Command::Standin { listen, no_record } => standin(listen, !no_record).await,
+        Command::Standin { listen, system, list, no_record } => standin(listen, system, list, !no_record).await,
         Command::Watch { url, key, branch, extension } => {
             watch(crate::follow::Options { url, key, branch, extension }).await
         }
@@ -431,15 +437,33 @@ async fn serve(
     }
 }
 
-async fn standin(listen: SocketAddr, record: bool) -> ExitCode {
+async fn standin(listen: SocketAddr, system: Option<String>, list: bool, record: bool) -> ExitCode {
+    use crate::standin::{SYSTEMS, StandIn, find_system};
+    if list {
+        let width = SYSTEMS.iter().map(|s| s.name.len()).max().unwrap_or(0);
+        for s in SYSTEMS {
+            println!("{:width$}  {}", s.name, s.about);
+        }
+        return ExitCode::SUCCESS;
+    }
+    let only = match system.as_deref().map(|name| (name, find_system(name))) {
+        None => None,
+        Some((_, Some(found))) => Some(found),
+        Some((name, None)) => {
+            let known: Vec<&str> = SYSTEMS.iter().map(|s| s.name).collect();
+            eprintln!("webdial standin: no system named {name:?}; known: {}", known.join(", "));
+            return ExitCode::from(2);
+        }
+    };
     let shutdown = crate::signals::shutdown_signal();
     let bound = match crate::net::bind(listen) {
-        Ok(l) => crate::standin::StandIn::start_with(l, record),
+        Ok(l) => StandIn::start_system(l, record, only),
         Err(e) => Err(e),
     };
     match bound {
         Ok(s) => {
-            tracing::info!("stand-in PBX listening on {}", s.url());
+            let speaks = only.map_or("every system", |o| o.name);
+            tracing::info!("stand-in PBX ({speaks}) listening on {}", s.url());
             shutdown.await;
             ExitCode::SUCCESS
         }

@@ -59,13 +59,17 @@ mod click2call;
 mod grandstream_ucm;
 mod iqx;
 mod threecx;
+mod systems;
 mod tls;
+mod tokens;
 mod voispeed;
 mod yeastar;
 
 pub use ami::{PASSWORD as AMI_PASSWORD, Sessions as AmiSessions, USER as AMI_USER};
 pub use grandstream_ucm::{PASSWORD as UCM_PASSWORD, USER as UCM_USER, UcmCookies};
+pub use systems::{SYSTEMS, System, find as find_system};
 pub use threecx::{CLIENT_ID as THREECX_CLIENT_ID, CLIENT_SECRET as THREECX_SECRET, Tokens};
+pub use tokens::{Logins, Tokens as SystemTokens};
 pub use yeastar::{CLIENT_ID as YEASTAR_CLIENT_ID, CLIENT_SECRET as YEASTAR_SECRET, YeastarTokens};
 
 /// Credentials the stand-in accepts.
@@ -143,6 +147,10 @@ pub const DIGEST_NONCE: &str = "5tand1n-n0nce";
 struct Shared {
     /// False for benchmarks: answer without recording.
     record: bool,
+    /// The one system this stand-in speaks (`None`: all of them).
+    only: Option<&'static System>,
+    /// Tokens issued by the systems that want a login, by system name.
+    logins: Logins,
     received: Mutex<VecDeque<Received>>,
     /// Woken on every recorded request, so tests wait for an arrival instead of sleeping.
     arrived: tokio::sync::Notify,
@@ -158,6 +166,30 @@ struct Shared {
     ucm: UcmCookies,
     /// Where to send the PBX's call events, if anywhere.
     notify: Mutex<Option<Notify>>,
+}
+
+impl Shared {
+    /// A fresh id for a call or request, unique within this stand-in.
+    fn id(&self) -> u64 {
+        self.next_id.fetch_add(1, Ordering::Relaxed)
+    }
+
+    /// Sends `events` in order, in the background, if the stand-in has
+    /// somewhere to send them (or the event names its own address).
+    fn push(&self, events: Vec<Push>) {
+        notify(self, events);
+    }
+}
+
+/// One call event a system pushes, as its integration would.
+#[derive(Debug, Clone)]
+#[allow(dead_code)] // `Post` is for the systems that POST their webhooks
+enum Push {
+    /// A GET to the notification URL with these parameters added to its query.
+    Query(String),
+    /// A POST of `body` to `to` (a URL the dial request gave, as cloud APIs
+    /// take a status-callback URL), or to the notification URL when `None`.
+    Post { to: Option<String>, content_type: &'static str, body: String, headers: Vec<(String, String)> },
 }
 
 /// Where the stand-in sends call events, and how it spaces them.
@@ -179,8 +211,8 @@ pub struct StandIn {
     scheme: &'static str,
 }
 
-fn new_shared(record: bool) -> Arc<Shared> {
-    Arc::new(Shared { record, next_id: AtomicU64::new(15652770917203), ..Default::default() })
+fn new_shared(record: bool, only: Option<&'static System>) -> Arc<Shared> {
+    Arc::new(Shared { record, only, next_id: AtomicU64::new(15652770917203), ..Default::default() })
 }
 
 fn router(shared: Arc<Shared>) -> Router {
@@ -195,8 +227,18 @@ impl StandIn {
 
     /// As [`StandIn::start`]; `record: false` answers without keeping anything (for load tests).
     pub fn start_with(listener: tokio::net::TcpListener, record: bool) -> std::io::Result<StandIn> {
+        StandIn::start_system(listener, record, None)
+    }
+
+    /// As [`StandIn::start_with`], speaking only `system` when given: the
+    /// other systems' paths answer 404, as a real PBX of that kind would.
+    pub fn start_system(
+        listener: tokio::net::TcpListener,
+        record: bool,
+        system: Option<&'static System>,
+    ) -> std::io::Result<StandIn> {
         let addr = listener.local_addr()?;
-        let shared = new_shared(record);
+        let shared = new_shared(record, system);
         let app = router(shared.clone());
         tokio::spawn(async move {
             let app = app.into_make_service_with_connect_info::<SocketAddr>();
@@ -256,6 +298,12 @@ impl StandIn {
     /// The Grandstream UCM stand-in's cookies: expire them, list them.
     pub fn ucm(&self) -> &UcmCookies {
         &self.shared.ucm
+    }
+
+    /// The tokens `system` issued (for the systems that keep theirs in
+    /// [`Logins`]): expire them, list them.
+    pub fn logins(&self, system: &'static str) -> Arc<SystemTokens> {
+        self.shared.logins.of(system)
     }
 
     /// Sends the PBX's call events to `url` from now on: after each
@@ -368,38 +416,50 @@ fn digest_answered(got: &Received, user: &str, password: &str) -> bool {
 }
 
 fn faithful(shared: &Shared, got: &Received) -> Response {
-    let id = || shared.next_id.fetch_add(1, Ordering::Relaxed);
-    match got.path.as_str() {
-        "/PBX/seri_endpoint.php" => {
-            let (answer, events) = voispeed::seri(got, id);
-            notify(shared, events);
-            answer
-        }
-        "/API/dialup.php" => click2call::dialup(got, id),
-        "/ivr/PbxAPI.aspx" => iqx::make_call(got),
-        "/connect/token" => threecx::token(&shared.threecx, got),
-        p if p.starts_with("/callcontrol/") => threecx::callcontrol(&shared.threecx, got, id),
-        "/rawman" | "/asterisk/rawman" => ami::rawman(&shared.ami, got),
-        "/openapi/v1.0/get_token" => yeastar::get_token(&shared.yeastar, got),
-        p if p.starts_with("/openapi/v1.0/call/") => yeastar::call(&shared.yeastar, got, id),
-        "/api" => grandstream_ucm::api(&shared.ucm, got),
-        _ => (StatusCode::NOT_FOUND, "not found").into_response(),
+    let among = match shared.only {
+        Some(one) => std::slice::from_ref(one),
+        None => SYSTEMS,
+    };
+    match systems::serving(among, &got.path) {
+        Some(system) => (system.answer)(shared, got),
+        None => (StatusCode::NOT_FOUND, "not found").into_response(),
     }
 }
 
-/// Sends `events` (query strings) in order, in the background, if the
-/// stand-in has somewhere to send them.
-fn notify(shared: &Shared, events: Vec<String>) {
-    let Some(to) = shared.notify.lock().ok().and_then(|n| n.clone()) else { return };
+/// Sends `events` in order, `pace` apart, in the background: a GET for
+/// [`Push::Query`], a POST for [`Push::Post`]. Nowhere to send (no
+/// notification URL and none in the event) drops them, as a PBX with no
+/// integration configured would.
+fn notify(shared: &Shared, events: Vec<Push>) {
     if events.is_empty() {
         return;
     }
+    let Some(to) = shared.notify.lock().ok().and_then(|n| n.clone()).or_else(|| {
+        let named = events.iter().any(|e| matches!(e, Push::Post { to: Some(_), .. }));
+        let client = reqwest::Client::builder().timeout(Duration::from_secs(10)).build().ok()?;
+        named.then(|| Notify { url: String::new(), pace: Duration::from_millis(200), client })
+    }) else {
+        return;
+    };
     tokio::spawn(async move {
-        for query in events {
+        for event in events {
             tokio::time::sleep(to.pace).await;
-            let sep = if to.url.contains('?') { '&' } else { '?' };
-            let url = format!("{}{sep}{query}", to.url);
-            match to.client.get(&url).send().await {
+            let request = match event {
+                Push::Query(query) if !to.url.is_empty() => {
+                    let sep = if to.url.contains('?') { '&' } else { '?' };
+                    to.client.get(format!("{}{sep}{query}", to.url))
+                }
+                Push::Query(_) => continue,
+                Push::Post { to: url, content_type, body, headers } => {
+                    let Some(url) = url.or_else(|| (!to.url.is_empty()).then(|| to.url.clone())) else { continue };
+                    let mut r = to.client.post(url).header(header::CONTENT_TYPE, content_type).body(body);
+                    for (k, v) in headers {
+                        r = r.header(k, v);
+                    }
+                    r
+                }
+            };
+            match request.send().await {
                 Ok(r) if r.status().is_success() => {}
                 Ok(r) => tracing::warn!("the stand-in's event was answered {}", r.status()),
                 Err(e) => tracing::warn!("the stand-in's event was not delivered: {e}"),

@@ -48,7 +48,7 @@ impl StandIn {
         let tcp = crate::net::bind(addr)?;
         let addr = tcp.local_addr()?;
         let listener = TlsListener::start(tcp, TlsAcceptor::from(Arc::new(config)));
-        let shared = new_shared(true);
+        let shared = new_shared(true, None);
         let app = router(shared.clone());
         tokio::spawn(async move {
             // axum gives `ConnectInfo<SocketAddr>` to any tapped listener with that address type.

@@ -17,14 +17,11 @@
 //! [`CALL_FAILED`]. Tests can expire every token at once
 //! ([`YeastarTokens::expire_all`]).
 
-use std::collections::{HashSet, VecDeque};
-use std::sync::Mutex;
-
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use serde_json::{Value, json};
 
-use super::{KEEP, Received};
+use super::Received;
 
 /// The API client the stand-in knows.
 pub const CLIENT_ID: &str = "demo-yeastar-client";
@@ -35,50 +32,8 @@ pub const TOKEN_EXPIRED: i64 = 10004;
 pub const BAD_REQUEST: i64 = 10002;
 pub const CALL_FAILED: i64 = 60002;
 
-/// The tokens the stand-in issued.
-#[derive(Debug, Default)]
-pub struct YeastarTokens {
-    inner: Mutex<Inner>,
-}
-
-#[derive(Debug, Default)]
-struct Inner {
-    valid: HashSet<String>,
-    issued: VecDeque<String>,
-}
-
-impl YeastarTokens {
-    /// Every token issued so far is expired from now on.
-    pub fn expire_all(&self) {
-        if let Ok(mut t) = self.inner.lock() {
-            t.valid.clear();
-        }
-    }
-
-    /// Every token issued, oldest first.
-    pub fn issued(&self) -> Vec<String> {
-        self.inner.lock().map(|t| t.issued.iter().cloned().collect()).unwrap_or_default()
-    }
-
-    fn issue(&self) -> String {
-        let token = format!("{:032x}", ulid::Ulid::generate().0);
-        if let Ok(mut t) = self.inner.lock() {
-            if t.valid.len() >= KEEP {
-                t.valid.clear();
-            }
-            if t.issued.len() >= KEEP {
-                t.issued.pop_front();
-            }
-            t.valid.insert(token.clone());
-            t.issued.push_back(token.clone());
-        }
-        token
-    }
-
-    fn accepts(&self, token: Option<&str>) -> bool {
-        token.is_some_and(|token| self.inner.lock().is_ok_and(|t| t.valid.contains(token)))
-    }
-}
+/// The tokens the stand-in issued: the shared kind.
+pub type YeastarTokens = super::tokens::Tokens;
 
 fn error(errcode: i64, errmsg: &str) -> Response {
     axum::Json(json!({"errcode": errcode, "errmsg": errmsg})).into_response()

@@ -174,3 +174,23 @@ async fn a_browser_is_redirected_to_the_uri() {
     assert_eq!(resp.headers()["location"], "sip:0207@pbx.example.com");
     assert!(app.received().is_empty());
 }
+
+/// `webdial standin --system NAME` speaks one system: its paths answer as
+/// that system does, another system's path is a 404, as on a real PBX.
+#[tokio::test]
+async fn a_stand_in_for_one_system_answers_only_that_systems_paths() {
+    let system = webdial::standin::find_system("click2call").expect("click2call is a stand-in system");
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
+    let pbx = webdial::standin::StandIn::start_system(listener, true, Some(system)).expect("stand-in");
+    let client = reqwest::Client::new();
+    let own = client
+        .get(format!("{}/API/dialup.php?user=demo&pass=demo-pass&org=demo-org&dial1=201&dial2=0207", pbx.url()))
+        .send()
+        .await
+        .expect("dialup");
+    assert_eq!(own.status().as_u16(), 200);
+    let other =
+        client.get(format!("{}/PBX/seri_endpoint.php?service=call_request", pbx.url())).send().await.expect("seri");
+    assert_eq!(other.status().as_u16(), 404, "a Click2Call stand-in does not speak VOIspeed SERI");
+    assert_eq!(pbx.received().len(), 2, "both requests are recorded");
+}

@@ -1,0 +1,125 @@
+//! The systems a stand-in speaks, one entry per system: its name (as
+//! `webdial standin --system NAME` takes it, the same as its preset's
+//! where there is one), which request paths are its, and how it answers.
+//! A stand-in started for one system answers only that system's paths
+//! (404 for the rest); the default one answers every system's, which is
+//! how tests and `serve --demo` use it: paths of different systems do not
+//! overlap, and a test here checks they stay apart.
+
+use axum::response::Response;
+
+use super::{Received, Shared, ami, click2call, grandstream_ucm, iqx, threecx, voispeed, yeastar};
+
+/// One system the stand-in speaks.
+pub struct System {
+    /// Its name: `webdial standin --system NAME`.
+    pub name: &'static str,
+    /// What it is, one line, for `webdial standin --list`.
+    pub about: &'static str,
+    /// Whether a request path is one of this system's.
+    pub(super) serves: fn(&str) -> bool,
+    /// The answer the system would give (and any events it then pushes).
+    pub(super) answer: fn(&Shared, &Received) -> Response,
+}
+
+impl std::fmt::Debug for System {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("System").field("name", &self.name).finish_non_exhaustive()
+    }
+}
+
+/// Every system, in the order `webdial standin --list` shows them.
+pub static SYSTEMS: &[System] = &[
+    System {
+        name: "voispeed",
+        about: "VOIspeed SERI: user and extended services, user events pushed",
+        serves: |p| p == "/PBX/seri_endpoint.php",
+        answer: |s, got| {
+            let (answer, events) = voispeed::seri(got, || s.id());
+            s.push(events.into_iter().map(super::Push::Query).collect());
+            answer
+        },
+    },
+    System {
+        name: "click2call",
+        about: "voiptech Click2Call dialup.php",
+        serves: |p| p == "/API/dialup.php",
+        answer: |s, got| click2call::dialup(got, || s.id()),
+    },
+    System {
+        name: "iqx",
+        about: "an IQX-style make_call URL",
+        serves: |p| p == "/ivr/PbxAPI.aspx",
+        answer: |_, got| iqx::make_call(got),
+    },
+    System {
+        name: "3cx",
+        about: "3CX v20 Call Control API (OAuth client credentials)",
+        serves: |p| p == "/connect/token" || p.starts_with("/callcontrol/"),
+        answer: |s, got| match got.path.as_str() {
+            "/connect/token" => threecx::token(&s.threecx, got),
+            _ => threecx::callcontrol(&s.threecx, got, || s.id()),
+        },
+    },
+    System {
+        name: "asterisk-ami",
+        about: "Asterisk Manager Interface over HTTP (/rawman)",
+        serves: |p| p == "/rawman" || p == "/asterisk/rawman",
+        answer: |s, got| ami::rawman(&s.ami, got),
+    },
+    System {
+        name: "yeastar-p",
+        about: "Yeastar P-Series OpenAPI",
+        serves: |p| p == "/openapi/v1.0/get_token" || p.starts_with("/openapi/v1.0/call/"),
+        answer: |s, got| match got.path.as_str() {
+            "/openapi/v1.0/get_token" => yeastar::get_token(&s.yeastar, got),
+            _ => yeastar::call(&s.yeastar, got, || s.id()),
+        },
+    },
+    System {
+        name: "grandstream-ucm",
+        about: "Grandstream UCM6xxx HTTPS API (challenge, login, cookie)",
+        serves: |p| p == "/api",
+        answer: |s, got| grandstream_ucm::api(&s.ucm, got),
+    },
+];
+
+/// The system named `name`.
+pub fn find(name: &str) -> Option<&'static System> {
+    SYSTEMS.iter().find(|s| s.name == name)
+}
+
+/// The system among `among` whose path `path` is.
+pub(super) fn serving(among: &'static [System], path: &str) -> Option<&'static System> {
+    among.iter().find(|s| (s.serves)(path))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A path from each system's documented requests: each must be served
+    /// by exactly its own system, or the all-systems stand-in would answer
+    /// one system's request with another's answer.
+    #[test]
+    fn every_system_has_a_unique_name_and_no_path_is_served_twice() {
+        let mut names: Vec<&str> = SYSTEMS.iter().map(|s| s.name).collect();
+        names.sort_unstable();
+        names.dedup();
+        assert_eq!(names.len(), SYSTEMS.len(), "system names are unique");
+        let samples = [
+            ("voispeed", "/PBX/seri_endpoint.php"),
+            ("click2call", "/API/dialup.php"),
+            ("iqx", "/ivr/PbxAPI.aspx"),
+            ("3cx", "/callcontrol/201/makecall"),
+            ("asterisk-ami", "/rawman"),
+            ("yeastar-p", "/openapi/v1.0/call/dial"),
+            ("grandstream-ucm", "/api"),
+        ];
+        for (name, path) in samples {
+            let serving: Vec<&str> = SYSTEMS.iter().filter(|s| (s.serves)(path)).map(|s| s.name).collect();
+            assert_eq!(serving, [name], "{path}");
+        }
+        assert!(find("nope").is_none());
+    }
+}
