@@ -87,6 +87,17 @@ pub(super) fn compile(
     };
     check_timeout(timeout, "timeout", &mut errors);
     let vars = raw.vars.unwrap_or_default();
+    for (name, value) in &vars {
+        if super::introspect::holds_placeholder(value) {
+            errors.push((
+                yaml::Path::parse("vars").key(name),
+                format!(
+                    "`{name}` is still {:?}, as `webdial new` wrote it: set it (the comment above it says what it is)",
+                    super::introspect::PLACEHOLDER
+                ),
+            ));
+        }
+    }
     let login = login::compile(templates, raw.login.take(), raw.session.take(), &vars, timeout, &number, &mut errors);
     let events = raw.events.take().and_then(|e| super::events::compile(templates, e, &vars, &mut errors));
     let mut actions = Vec::new();

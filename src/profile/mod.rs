@@ -23,10 +23,13 @@ use crate::settings::yaml;
 use crate::template::{self, RequestTemplate, Templates};
 
 mod compile;
+mod header;
 pub mod hooks;
+pub mod introspect;
 mod login;
 mod events;
 mod raw;
+pub mod starter;
 
 pub use hooks::Hook;
 pub use login::{COOKIE, DEFAULT_RENEW_ON, Login, MAX_TTL, Step, Ttl};
@@ -346,7 +349,7 @@ impl<'a> Loader<'a> {
     /// Loads one branch file; its problems go to the diagnostics.
     pub fn load_branch(&mut self, file: &Path) -> Option<Profile> {
         let branch = file.file_stem()?.to_string_lossy().to_string();
-        if branch.is_empty() || !branch.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.')) {
+        if !valid_branch_name(&branch) {
             self.diagnostics.push(Diagnostic::whole_file(
                 file,
                 format!("{branch:?} is not a usable branch name: use letters, digits, - _ ."),
@@ -354,27 +357,14 @@ impl<'a> Loader<'a> {
             return None;
         }
         let chain = self.chain(file)?;
-        // Merge from the base to the branch file: the extending file wins.
-        let mut merged = yaml::Value::Null;
-        for p in chain.iter().rev() {
-            let mut v = p.value.clone();
-            if let yaml::Value::Mapping(m) = &mut v {
-                m.remove("extends");
-            }
-            merged = yaml::merge(merged, v);
-        }
-        let raw: RawProfile = match yaml::from_value(merged) {
+        let raw = match merge(&chain) {
             Ok(r) => r,
-            Err(msg) => {
-                self.diagnostics.push(Diagnostic::whole_file(file, format!("after extends: {msg}")));
+            Err(d) => {
+                self.diagnostics.push(d);
                 return None;
             }
         };
-        // A relative path is relative to the file that wrote it.
-        let dir_of = |path: &yaml::Path| {
-            let holder = chain.iter().find(|p| yaml::locate(&p.source, path).is_some()).unwrap_or(&chain[0]);
-            holder.path.parent().map(Path::to_path_buf).unwrap_or_default()
-        };
+        let dir_of = |path: &yaml::Path| dir_of(&chain, path);
         let fingerprint = {
             use std::hash::{Hash, Hasher};
             let mut h = std::collections::hash_map::DefaultHasher::new();
@@ -505,6 +495,33 @@ impl<'a> Loader<'a> {
         }
         Some(Arc::new(Parsed { path: path.to_path_buf(), source, value, extends: raw.extends }))
     }
+}
+
+/// Whether `name` may name a branch: it is a file stem, a URL segment
+/// (`/v1/events/BRANCH`) and a metrics label, so letters, digits, `-`, `_`
+/// and `.` only.
+pub fn valid_branch_name(name: &str) -> bool {
+    !name.is_empty() && name.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'))
+}
+
+/// A chain merged from the base to the first file (the extending file wins).
+fn merge(chain: &[Arc<Parsed>]) -> Result<RawProfile, Diagnostic> {
+    let mut merged = yaml::Value::Null;
+    for p in chain.iter().rev() {
+        let mut v = p.value.clone();
+        if let yaml::Value::Mapping(m) = &mut v {
+            m.remove("extends");
+        }
+        merged = yaml::merge(merged, v);
+    }
+    yaml::from_value(merged).map_err(|msg| Diagnostic::whole_file(&chain[0].path, format!("after extends: {msg}")))
+}
+
+/// The folder a relative path at `path` is relative to: that of the file of
+/// the chain that wrote it.
+fn dir_of(chain: &[Arc<Parsed>], path: &yaml::Path) -> PathBuf {
+    let holder = chain.iter().find(|p| yaml::locate(&p.source, path).is_some()).unwrap_or(&chain[0]);
+    holder.path.parent().map(Path::to_path_buf).unwrap_or_default()
 }
 
 /// Places a problem found after merging in the first file of the chain that
