@@ -1,6 +1,6 @@
 //! The command line: `serve`, `check`, `render`, `dial`, `log` (the dial
-//! log), `watch` (a running gateway's call events) and `standin` (the
-//! stand-in PBX on its own). Arguments are parsed by clap; each
+//! log), `watch` (a running gateway's call events), `standin` (the
+//! stand-in PBX on its own), `presets` and `new` (starting a branch). Arguments are parsed by clap; each
 //! subcommand asks [`crate::app`] (or [`crate::follow`]) for what it needs
 //! and returns an exit code. No dial
 //! logic and no assembly live here.
@@ -56,6 +56,23 @@ pub enum Command {
     },
     /// Check every profile; print problems as FILE:LINE:COL: message; exit 1 if any.
     Check,
+    /// List the presets a branch can extend, with the variables each needs and its actions.
+    Presets {
+        /// Machine-readable: a JSON array, one object per preset.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Write a starter profile, DIR/BRANCH.yaml, extending a preset; never overwrites.
+    New {
+        /// The new branch's name (letters, digits, - _ .).
+        branch: String,
+        /// The preset to extend (as `webdial presets` lists them).
+        #[arg(long)]
+        preset: String,
+        /// The profiles folder (default: the one in the config).
+        #[arg(long, value_name = "DIR")]
+        dir: Option<PathBuf>,
+    },
     /// Print the exact request an action would send (secrets as ***). Sends nothing.
     Render(ActionArgs),
     /// Send an action (a dial by default) and print the JSON result; exit 0 iff it is ok.
@@ -180,6 +197,10 @@ pub async fn run(cli: Cli) -> ExitCode {
     };
     match cli.command {
         Command::Check => check(&config, explicit),
+        Command::Presets { json } => crate::onboard::presets(&config, explicit, json),
+        Command::New { branch, preset, dir } => {
+            crate::onboard::new_branch(&config, explicit, &branch, &preset, dir.as_deref())
+        }
         Command::Serve { listen, demo, no_auth } => serve(&config, explicit, listen, demo, no_auth).await,
         Command::Render(args) => render(&config, explicit, &args).await,
         Command::Dial(args) => dial(&config, explicit, &args).await,

@@ -26,5 +26,6 @@ pub mod signals;
 pub mod api;
 pub mod standin;
 pub mod app;
+pub mod onboard;
 pub mod follow;
 pub mod cli;

@@ -86,9 +86,12 @@ pub(super) fn compile(
         }
     };
     check_timeout(timeout, "timeout", &mut errors);
-    let vars = raw.vars.unwrap_or_default();
-    for (name, value) in &vars {
+    let mut vars = raw.vars.unwrap_or_default();
+    for (name, value) in vars.iter_mut() {
         if super::introspect::holds_placeholder(value) {
+            // Compiled on with a sample, so the placeholder is the one
+            // problem reported for it (not every URL it would break).
+            *value = super::introspect::sample(name);
             errors.push((
                 yaml::Path::parse("vars").key(name),
                 format!(

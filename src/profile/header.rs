@@ -23,13 +23,8 @@ impl Header {
     /// The header's first clause: its first paragraph up to the first `: `
     /// or `. ` (or its end), on one line.
     pub(super) fn summary(&self) -> Option<String> {
-        let first: Vec<&str> = self
-            .lines
-            .iter()
-            .map(|l| l.trim())
-            .skip_while(|l| l.is_empty())
-            .take_while(|l| !l.is_empty())
-            .collect();
+        let first: Vec<&str> =
+            self.lines.iter().map(|l| l.trim()).skip_while(|l| l.is_empty()).take_while(|l| !l.is_empty()).collect();
         let text = first.join(" ");
         let cut = [": ", ". "].iter().filter_map(|sep| text.find(sep)).min().unwrap_or(text.len());
         let summary = text[..cut].trim_end_matches(['.', ':']).trim();
@@ -62,9 +57,13 @@ impl Header {
         (!text.is_empty()).then_some(text)
     }
 
-    /// Where `name` is described, for ordering: its line, if any.
-    pub(super) fn position(&self, name: &str) -> Option<usize> {
-        self.lines.iter().position(|l| entry(l).is_some_and(|(_, names, _)| names.contains(&name)))
+    /// Where `name` is described, for ordering: its line and its place
+    /// in that line's list, if any.
+    pub(super) fn position(&self, name: &str) -> Option<(usize, usize)> {
+        self.lines.iter().enumerate().find_map(|(i, l)| {
+            let (_, names, _) = entry(l)?;
+            names.iter().position(|n| *n == name).map(|j| (i, j))
+        })
     }
 }
 
@@ -112,7 +111,8 @@ vars:
     fn the_summary_is_the_first_clause_on_one_line() {
         let h = Header::read(SOURCE);
         assert_eq!(h.summary().as_deref(), Some("Yeastar P-Series OpenAPI (appliance, software and cloud editions)"));
-        let two_lines = Header::read("# Fanvil desk phones' Action URLs, read as\n# webdial events. A phone calls\nvars: {}\n");
+        let two_lines =
+            Header::read("# Fanvil desk phones' Action URLs, read as\n# webdial events. A phone calls\nvars: {}\n");
         assert_eq!(two_lines.summary().as_deref(), Some("Fanvil desk phones' Action URLs, read as webdial events"));
         assert_eq!(Header::read("vars: {}\n").summary(), None);
     }
@@ -132,6 +132,7 @@ vars:
         assert_eq!(h.about("device", Some("")).as_deref(), Some("which terminal rings"));
         assert_eq!(h.about("later", None), None, "only the header is read");
         assert_eq!(h.about("nothing", None), None);
-        assert!(h.position("host") < h.position("user") && h.position("user") < h.position("scheme"));
+        assert!(h.position("host") < h.position("user") && h.position("user") < h.position("pass"));
+        assert!(h.position("pass") < h.position("scheme") && h.position("nothing").is_none());
     }
 }

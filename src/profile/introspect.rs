@@ -104,7 +104,8 @@ pub fn looks_secret(name: &str) -> bool {
     const WORDS: &[&str] =
         &["secret", "password", "passwd", "pass", "pwd", "token", "key", "apikey", "auth", "credentials", "pin"];
     let lower = name.to_ascii_lowercase();
-    lower.split(['_', '-']).any(|w| WORDS.contains(&w)) || ["secret", "password", "token"].iter().any(|w| lower.ends_with(w))
+    lower.split(['_', '-']).any(|w| WORDS.contains(&w))
+        || ["secret", "password", "token"].iter().any(|w| lower.ends_with(w))
 }
 
 /// A plausible value for a required variable: what the test of every
@@ -222,7 +223,8 @@ pub fn describe(loader: &mut Loader<'_>, name: &str, file: &Path) -> Preset {
             Err(errors) => {
                 let new: Vec<String> =
                     errors.0.iter().filter_map(|p| p.missing.clone()).filter(|n| !required.contains(n)).collect();
-                preset.problems = errors.0.into_iter().map(|p| super::place(&chain, &p.at, p.message).to_string()).collect();
+                preset.problems =
+                    errors.0.into_iter().map(|p| super::place(&chain, &p.at, p.message).to_string()).collect();
                 if new.is_empty() {
                     break;
                 }
@@ -247,7 +249,7 @@ pub fn describe(loader: &mut Loader<'_>, name: &str, file: &Path) -> Preset {
         about: header.about(name, default.map(text).as_deref()),
     };
     // The order the header describes them in, then the rest by name.
-    let order = |v: &Variable| (header.position(&v.name).unwrap_or(usize::MAX), v.name.clone());
+    let order = |v: &Variable| (header.position(&v.name).unwrap_or((usize::MAX, 0)), v.name.clone());
     preset.required = required.iter().map(|n| variable(n, None)).collect();
     preset.required.sort_by_key(order);
     preset.optional = defaults.iter().map(|(n, d)| variable(n, Some(d))).collect();

@@ -241,7 +241,9 @@ impl RawProfile {
     /// Whether it defines any action (a preset that only reads events has none).
     pub(crate) fn has_actions(&self) -> bool {
         let named = [&self.dial, &self.hangup, &self.hold, &self.unhold, &self.transfer, &self.divert, &self.dtmf];
-        named.iter().any(|a| a.is_some()) || self.record.is_some() || self.actions.as_ref().is_some_and(|a| !a.is_empty())
+        named.iter().any(|a| a.is_some())
+            || self.record.is_some()
+            || self.actions.as_ref().is_some_and(|a| !a.is_empty())
     }
 
     /// Every action the file defines: the named ones, then `actions:`.

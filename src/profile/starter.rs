@@ -29,16 +29,16 @@ pub fn env_names(preset: &Preset, branch: &str) -> Vec<String> {
 pub fn starter(preset: &Preset, branch: &str) -> String {
     let mut out = String::new();
     let what = preset.summary.as_deref().unwrap_or("a branch");
-    out.push_str(&format!("# {branch}: {what} (presets/{}.yaml).\n", preset.name));
-    out.push_str("# Written by `webdial new`. Replace every \"<fill in>\" below");
+    out.push_str(&format!("# {branch}: {what}\n# (presets/{}.yaml).\n", preset.name));
+    out.push_str("# Written by `webdial new`.");
     let envs = env_names(preset, branch);
-    if envs.is_empty() {
-        out.push_str(", then run\n# `webdial check`.");
-    } else {
-        out.push_str(" and set the environment\n");
-        out.push_str(&format!("# variable(s) {} where webdial runs, then run `webdial check`.", envs.join(", ")));
+    if preset.required.iter().any(|v| !v.secret || v.map) {
+        out.push_str(&format!(" Replace every {PLACEHOLDER:?} below."));
     }
-    out.push_str("\n# The preset's header says more; `webdial presets` lists what each preset needs.\n");
+    if !envs.is_empty() {
+        out.push_str(&format!("\n# Set {} in the environment webdial runs in.", envs.join(", ")));
+    }
+    out.push_str("\n# Then run `webdial check`. The preset's header says more about each value.\n");
     out.push_str(&format!("extends: presets/{}.yaml\n", preset.name));
     if !preset.required.is_empty() || !preset.optional.is_empty() {
         out.push_str(if preset.required.is_empty() { "# vars:\n" } else { "vars:\n" });
