@@ -5,7 +5,7 @@ use std::process::{Command, Output};
 
 use crate::helpers::write_config;
 
-fn webdial(config: &Path, args: &[&str], env: &[(&str, &str)]) -> Output {
+pub(crate) fn webdial(config: &Path, args: &[&str], env: &[(&str, &str)]) -> Output {
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_webdial"));
     cmd.arg("--config").arg(config).args(args);
     for (k, v) in env {
@@ -14,14 +14,14 @@ fn webdial(config: &Path, args: &[&str], env: &[(&str, &str)]) -> Output {
     cmd.output().expect("run webdial")
 }
 
-fn text(b: &[u8]) -> String {
+pub(crate) fn text(b: &[u8]) -> String {
     String::from_utf8_lossy(b).into_owned()
 }
 
 /// The profiles the repository ships: the files git tracks under `profiles/`
 /// (a branch an admin added to their checkout is theirs, not ours), or every
 /// file when this is not a git checkout.
-fn shipped_profiles() -> Vec<std::path::PathBuf> {
+pub(crate) fn shipped_profiles() -> Vec<std::path::PathBuf> {
     let root = Path::new(env!("CARGO_MANIFEST_DIR"));
     let tracked = Command::new("git").arg("-C").arg(root).args(["ls-files", "profiles"]).output();
     match tracked {

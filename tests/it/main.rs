@@ -21,6 +21,7 @@ mod login_presets;
 mod metrics;
 mod numbers;
 mod once;
+mod presets;
 mod openapi;
 mod reload;
 mod seed_verbs;
