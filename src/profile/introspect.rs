@@ -119,7 +119,10 @@ pub fn sample(name: &str) -> Value {
     match name {
         "host" => json!("pbx.example.com"),
         "scheme" => json!("https"),
+        "domain" => json!("example.com"),
         n if n.ends_with("url") => json!("https://webdial.example.com"),
+        n if n.ends_with("port") => json!("8080"),
+        n if n.ends_with("number") => json!("+442079460001"),
         n => json!(format!("sample-{}", n.replace('_', "-"))),
     }
 }

@@ -264,3 +264,35 @@ fn new_writes_into_the_configured_profiles_folder_or_dir() {
     assert!(out.status.success(), "{}", text(&out.stderr));
     assert!(other.path().join("rome.yaml").is_file() && !dir.path().join("branches/rome.yaml").exists());
 }
+
+#[test]
+fn the_readme_table_has_one_row_per_shipped_preset_as_webdial_presets_describes_it() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let readme = std::fs::read_to_string(root.join("README.md")).unwrap();
+    let section = readme.split("\n## Supported phone systems\n").nth(1).expect("the section");
+    let section = section.split("\n## ").next().unwrap();
+    let rows: Vec<Vec<String>> = section
+        .lines()
+        .filter(|l| l.starts_with("| ") && !l.starts_with("| system |"))
+        .map(|l| l.trim_matches('|').split(" | ").map(|c| c.trim().to_string()).collect())
+        .collect();
+    let systems: Vec<String> = rows.iter().map(|r| r[0].to_lowercase()).collect();
+    let mut sorted = systems.clone();
+    sorted.sort();
+    assert_eq!(systems, sorted, "rows sorted by system, ignoring case");
+    let dir = folder();
+    let env = |_: &str| None;
+    let listed = introspect::list(&dir.path().join("profiles"), &env);
+    for p in &listed {
+        let row: Vec<&Vec<String>> = rows.iter().filter(|r| r[1] == format!("`{}`", p.name)).collect();
+        assert_eq!(row.len(), 1, "README: one row for preset `{}`", p.name);
+        let row = row[0];
+        assert_eq!(row.len(), 6, "{row:?}");
+        let actions: BTreeSet<&str> = row[2].split(", ").filter(|a| *a != "—").collect();
+        assert_eq!(actions, p.actions.iter().map(String::as_str).collect(), "README actions of `{}`", p.name);
+        let yes = |b: bool| if b { "yes" } else { "no" };
+        assert_eq!((row[3].as_str(), row[4].as_str()), (yes(p.login), yes(p.events)), "README: `{}`", p.name);
+        assert!(!row[5].is_empty(), "{row:?}");
+    }
+    assert_eq!(rows.len(), listed.len(), "a row for a preset that is not shipped: {rows:?}");
+}
