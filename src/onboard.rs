@@ -101,7 +101,10 @@ fn required(v: &Variable) -> String {
 
 fn optional(v: &Variable) -> String {
     let default = v.default.as_ref().map(|d| d.to_string()).unwrap_or_default();
-    format!("{}={default}", v.name)
+    match v.secret {
+        true => format!("{}={default} (secret)", v.name),
+        false => format!("{}={default}", v.name),
+    }
 }
 
 /// `webdial new BRANCH --preset NAME [--dir DIR]`.
