@@ -100,10 +100,9 @@ fn required(v: &Variable) -> String {
 }
 
 fn optional(v: &Variable) -> String {
-    let default = v.default.as_ref().map(|d| d.to_string()).unwrap_or_default();
-    match v.secret {
-        true => format!("{}={default} (secret)", v.name),
-        false => format!("{}={default}", v.name),
+    match &v.default {
+        Some(default) => format!("{}={default}", v.name),
+        None => format!("{} (secret)", v.name),
     }
 }
 

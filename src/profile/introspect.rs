@@ -45,7 +45,9 @@ pub struct Variable {
     pub secret: bool,
     /// A map (extension → host), not one value.
     pub map: bool,
-    /// The preset's own value; `None` for a required variable.
+    /// The preset's own value; `None` for a required variable, and for a
+    /// secret (its value is not shown, whatever it is). Values the
+    /// preset took from `${ENV}` are masked.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub default: Option<Value>,
     /// What the preset's header says about it.
@@ -244,12 +246,20 @@ pub fn describe(loader: &mut Loader<'_>, name: &str, file: &Path) -> Preset {
         Value::String(s) => s.clone(),
         other => other.to_string(),
     };
-    let variable = |name: &str, default: Option<&Value>| Variable {
-        name: name.to_string(),
-        secret: looks_secret(name),
-        map: name == PHONES || default.is_some_and(Value::is_object),
-        default: default.cloned(),
-        about: header.about(name, default.map(text).as_deref()),
+    let variable = |name: &str, default: Option<&Value>| {
+        let secret = looks_secret(name);
+        let shown = default.filter(|_| !secret).map(|d| {
+            let mut d = d.clone();
+            crate::secrets::redact_json(&mut d);
+            d
+        });
+        Variable {
+            name: name.to_string(),
+            secret,
+            map: name == PHONES || default.is_some_and(Value::is_object),
+            about: header.about(name, default.map(text).as_deref()),
+            default: shown,
+        }
     };
     // The order the header describes them in, then the rest by name.
     let order = |v: &Variable| (header.position(&v.name).unwrap_or((usize::MAX, 0)), v.name.clone());

@@ -16,6 +16,10 @@ fn one(text: &str) -> Preset {
     list(dir.path(), &env).remove(0)
 }
 
+fn yaml(text: &str) -> (Value, crate::settings::yaml::Value) {
+    crate::settings::yaml::parse::<Value>(text).unwrap_or_else(|e| panic!("{e:?}\n{text}"))
+}
+
 fn names(vars: &[Variable]) -> Vec<&str> {
     vars.iter().map(|v| v.name.as_str()).collect()
 }
@@ -126,4 +130,46 @@ fn a_placeholder_is_found_anywhere_in_a_value() {
     assert!(holds_placeholder(&json!({"201": PLACEHOLDER})));
     assert!(!holds_placeholder(&json!({"201": "192.0.2.10"})));
     assert!(!holds_placeholder(&json!("fill in the host")));
+}
+
+#[test]
+fn a_phones_map_is_required_as_a_map_and_its_sample_loads() {
+    let p =
+        one("# Desk phones.\ndial:\n  url: \"http://{{ host }}/call?phone={{ phones[extension] }}&n={{ number }}\"\n");
+    assert!(p.loads(), "{:?}", p.problems);
+    assert_eq!(names(&p.required), ["host", "phones"]);
+    assert!(p.required[1].map && !p.required[0].map);
+    let (branch, _) = yaml(&p.sample_branch());
+    assert!(branch["vars"]["phones"].is_object(), "{}", p.sample_branch());
+}
+
+#[test]
+fn a_starter_is_yaml_with_a_placeholder_or_an_env_reference_for_each_variable_it_needs() {
+    let p = one(SERI);
+    let text = super::super::starter::starter(&p, "new-york");
+    let (doc, _) = yaml(&text);
+    assert_eq!(doc["extends"], json!("presets/p.yaml"));
+    assert_eq!(doc["vars"]["host"], json!(PLACEHOLDER));
+    assert_eq!(doc["vars"]["device"], json!(PLACEHOLDER));
+    assert_eq!(doc["vars"]["token"], json!("${NEW_YORK_TOKEN}"));
+    assert!(doc["vars"].get("scheme").is_none(), "a default stays the preset's: {text}");
+    assert!(text.contains("  # the PBX, host[:port]\n  host: \"<fill in>\"\n"), "{text}");
+    assert!(text.contains("  # http without TLS\n  # scheme: \"https\"\n"), "{text}");
+    assert!(doc.get("dial").is_none() && doc.get("events").is_none(), "{text}");
+}
+
+#[test]
+fn a_secrets_value_is_never_shown() {
+    let dir = folder(&[(
+        "p",
+        "vars:\n  token: ${INTROSPECT_TEST_TOKEN}\n  realm: ${INTROSPECT_TEST_REALM}\ndial: \"tel:#\"\n",
+    )]);
+    let env = |n: &str| Some(format!("value-of-{n}"));
+    let p = list(dir.path(), &env).remove(0);
+    assert!(p.loads(), "{:?}", p.problems);
+    let token = p.optional.iter().find(|v| v.name == "token").unwrap();
+    assert!(token.secret && token.default.is_none());
+    let realm = p.optional.iter().find(|v| v.name == "realm").unwrap();
+    assert_eq!(realm.default, Some(json!(crate::secrets::MASK)), "an ${{ENV}} value is a secret whatever its name");
+    assert!(!serde_json::to_string(&p).unwrap().contains("value-of-"));
 }

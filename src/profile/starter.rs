@@ -46,7 +46,7 @@ pub fn starter(preset: &Preset, branch: &str) -> String {
     for v in &preset.required {
         comment(&mut out, v);
         if v.map {
-            out.push_str(&format!("  {}:\n    \"201\": {:?}\n", v.name, PLACEHOLDER));
+            out.push_str(&format!("  {}:\n    \"201\": {:?}\n    # \"202\": \"192.168.7.32\"\n", v.name, PLACEHOLDER));
         } else if v.secret {
             out.push_str(&format!("  {}: ${{{}}}\n", v.name, env_name(branch, &v.name)));
         } else {
@@ -58,12 +58,9 @@ pub fn starter(preset: &Preset, branch: &str) -> String {
     }
     for v in &preset.optional {
         comment(&mut out, v);
-        let default = v.default.as_ref().map_or_else(|| "\"\"".to_string(), Value::to_string);
-        if v.secret {
-            out.push_str(&format!("  # (a secret; the preset's value is {default})\n"));
-            out.push_str(&format!("  # {}: ${{{}}}\n", v.name, env_name(branch, &v.name)));
-        } else {
-            out.push_str(&format!("  # {}: {default}\n", v.name));
+        match &v.default {
+            Some(default) => out.push_str(&format!("  # {}: {default}\n", v.name)),
+            None => out.push_str(&format!("  # {}: ${{{}}}\n", v.name, env_name(branch, &v.name))),
         }
     }
     if preset.events && !preset.events_admitted {
