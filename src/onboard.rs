@@ -56,6 +56,10 @@ pub fn listing(all: &[Preset]) -> String {
             for problem in &p.problems {
                 out.push_str(&format!("      {problem}\n"));
             }
+            if !p.required.is_empty() {
+                let names: Vec<&str> = p.required.iter().map(|v| v.name.as_str()).collect();
+                out.push_str(&format!("    (tried with sample values for {})\n", names.join(", ")));
+            }
             out.push('\n');
             continue;
         }
