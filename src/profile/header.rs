@@ -54,7 +54,7 @@ impl Header {
             words.drain(..column.split_whitespace().count());
         }
         let text = words.join(" ");
-        (!text.is_empty()).then_some(text)
+        (!text.is_empty() && Some(text.as_str()) != default).then_some(text)
     }
 
     /// Where `name` is described, for ordering: its line and its place
@@ -130,6 +130,8 @@ vars:
         assert_eq!(h.about("scheme", Some("https")).as_deref(), Some("http for a PBX without TLS"));
         assert_eq!(h.about("scheme", None).as_deref(), Some("https http for a PBX without TLS"));
         assert_eq!(h.about("device", Some("")).as_deref(), Some("which terminal rings"));
+        let only_default = Header::read("# x\n#   scheme   https\n");
+        assert_eq!(only_default.about("scheme", Some("https")), None, "the default alone says nothing more");
         assert_eq!(h.about("later", None), None, "only the header is read");
         assert_eq!(h.about("nothing", None), None);
         assert!(h.position("host") < h.position("user") && h.position("user") < h.position("pass"));

@@ -29,7 +29,12 @@ pub fn env_names(preset: &Preset, branch: &str) -> Vec<String> {
 pub fn starter(preset: &Preset, branch: &str) -> String {
     let mut out = String::new();
     let what = preset.summary.as_deref().unwrap_or("a branch");
-    out.push_str(&format!("# {branch}: {what}\n# (presets/{}.yaml).\n", preset.name));
+    let title = format!("# {branch}: {what}");
+    let file = format!("(presets/{}.yaml).", preset.name);
+    match title.len() + file.len() < 80 {
+        true => out.push_str(&format!("{title} {file}\n")),
+        false => out.push_str(&format!("{title}\n# {file}\n")),
+    }
     out.push_str("# Written by `webdial new`.");
     let envs = env_names(preset, branch);
     if preset.required.iter().any(|v| !v.secret || v.map) {
