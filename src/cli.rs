@@ -30,6 +30,15 @@ pub const DEMO_EVENTS_PACE: std::time::Duration = std::time::Duration::from_secs
 /// The settings file read when `--config` is not given.
 pub const DEFAULT_CONFIG: &str = "webdial.yaml";
 
+/// Writes a line to stdout, ignoring a closed pipe: `webdial log | head`
+/// must end quietly, not panic as `println!` does.
+macro_rules! out {
+    ($($arg:tt)*) => {{
+        use std::io::Write as _;
+        let _ = writeln!(std::io::stdout().lock(), $($arg)*);
+    }};
+}
+
 #[derive(Debug, Parser)]
 #[command(name = "webdial", version, about = "A web-dial gateway: one dial endpoint for every branch's phone system")]
 pub struct Cli {
@@ -223,7 +232,7 @@ fn check(config: &Path, explicit: bool) -> ExitCode {
         eprintln!("{d}");
     }
     if loaded.diagnostics.is_empty() {
-        println!("ok: {} branches", loaded.profiles.len());
+        out!("ok: {} branches", loaded.profiles.len());
         ExitCode::SUCCESS
     } else {
         let failed = loaded.profiles.broken_all().count();
@@ -264,21 +273,21 @@ async fn render(config: &Path, explicit: bool, args: &ActionArgs) -> ExitCode {
     };
     let result = gw.run(Credential::Local, args.input(true)).await;
     if let Some(uri) = &result.uri {
-        println!("open {uri}");
-        println!("(a client-side URI: the caller's softphone opens it; nothing is sent)");
+        out!("open {uri}");
+        out!("(a client-side URI: the caller's softphone opens it; nothing is sent)");
         return ExitCode::SUCCESS;
     }
     let Some(req) = &result.request else {
         eprintln!("{}", result.message.as_deref().unwrap_or(result.status.as_str()));
         return ExitCode::FAILURE;
     };
-    println!("{} {}", req.method, req.url);
+    out!("{} {}", req.method, req.url);
     for (k, v) in &req.headers {
-        println!("{k}: {v}");
+        out!("{k}: {v}");
     }
     if let Some(body) = &req.body {
-        println!();
-        println!("{body}");
+        out!();
+        out!("{body}");
     }
     ExitCode::SUCCESS
 }
@@ -290,7 +299,7 @@ async fn dial(config: &Path, explicit: bool, args: &ActionArgs) -> ExitCode {
     };
     let result = gw.run(Credential::Local, args.input(false)).await;
     match serde_json::to_string_pretty(&result) {
-        Ok(text) => println!("{text}"),
+        Ok(text) => out!("{text}"),
         Err(e) => eprintln!("{e}"),
     }
     if result.ok() { ExitCode::SUCCESS } else { ExitCode::FAILURE }
@@ -338,11 +347,11 @@ fn log(config: &Path, explicit: bool, args: &LogArgs) -> ExitCode {
                 let view = crate::calls::CallView::from(call);
                 if args.json {
                     match serde_json::to_string(&view) {
-                        Ok(line) => println!("{line}"),
+                        Ok(line) => out!("{line}"),
                         Err(e) => eprintln!("{e}"),
                     }
                 } else {
-                    println!("{}", log_line(&view));
+                    out!("{}", log_line(&view));
                 }
             }
             ExitCode::SUCCESS
@@ -463,7 +472,7 @@ async fn standin(listen: SocketAddr, system: Option<String>, list: bool, record:
     if list {
         let width = SYSTEMS.iter().map(|s| s.name.len()).max().unwrap_or(0);
         for s in SYSTEMS {
-            println!("{:width$}  {}", s.name, s.about);
+            out!("{:width$}  {}", s.name, s.about);
         }
         return ExitCode::SUCCESS;
     }

@@ -228,3 +228,25 @@ fn an_unknown_action_is_refused() {
     let result: serde_json::Value = serde_json::from_slice(&out.stdout).expect("JSON");
     assert_eq!(result["status"], "unknown_action");
 }
+
+/// `webdial … | head` closes the pipe early: the command must end quietly
+/// (exit 0), not panic with "failed printing to stdout" (exit 101).
+#[test]
+fn a_closed_stdout_pipe_ends_a_command_quietly() {
+    use std::os::fd::{FromRawFd, OwnedFd};
+    let mut fds = [0; 2];
+    // SAFETY: `fds` is two ints, as pipe(2) wants; both ends are owned below.
+    assert_eq!(unsafe { libc::pipe(fds.as_mut_ptr()) }, 0, "pipe");
+    // SAFETY: pipe(2) just returned these descriptors, owned by nobody else.
+    let (reader, writer) = unsafe { (OwnedFd::from_raw_fd(fds[0]), OwnedFd::from_raw_fd(fds[1])) };
+    drop(reader);
+    let out = Command::new(env!("CARGO_BIN_EXE_webdial"))
+        .args(["standin", "--list"])
+        .stdout(std::process::Stdio::from(writer))
+        .stderr(std::process::Stdio::piped())
+        .output()
+        .expect("run webdial");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(0), "{stderr}");
+    assert!(!stderr.contains("panicked"), "{stderr}");
+}
