@@ -15,6 +15,7 @@ pub(crate) use crate::settings::yaml::RawDuration;
 pub(crate) struct RawProfile {
     pub(crate) name: Option<String>,
     pub(crate) extends: Option<String>,
+    #[serde(default, deserialize_with = "crate::settings::yaml::json_vars")]
     pub(crate) vars: Option<BTreeMap<String, serde_json::Value>>,
     pub(crate) timeout: Option<RawDuration>,
     pub(crate) dial: Option<RawAction>,

@@ -121,6 +121,43 @@ pub fn top_level(value: &Value) -> std::collections::BTreeMap<String, String> {
         .collect()
 }
 
+/// `vars:` as JSON values. YAML mapping keys that are not strings (an
+/// unquoted `201:` under a desk-phone branch's `phones:`) are read as the
+/// text they are written as, since an extension is text to the gateway.
+pub fn json_vars<'de, D: serde::Deserializer<'de>>(
+    d: D,
+) -> Result<Option<std::collections::BTreeMap<String, serde_json::Value>>, D::Error> {
+    let vars: Option<std::collections::BTreeMap<String, Value>> = Option::deserialize(d)?;
+    Ok(vars.map(|m| m.into_iter().map(|(k, v)| (k, to_json(v))).collect()))
+}
+
+/// A YAML value as JSON; keys as text (see [`json_vars`]).
+pub fn to_json(v: Value) -> serde_json::Value {
+    use serde_json::Value as J;
+    match v {
+        Value::Null => J::Null,
+        Value::Bool(b) => J::Bool(b),
+        Value::Number(n) => match (n.as_i64(), n.as_u64()) {
+            (Some(i), _) => J::from(i),
+            (None, Some(u)) => J::from(u),
+            _ => n.as_f64().and_then(serde_json::Number::from_f64).map_or(J::Null, J::Number),
+        },
+        Value::String(s) => J::String(s),
+        Value::Sequence(items) => J::Array(items.into_iter().map(to_json).collect()),
+        Value::Mapping(m) => J::Object(m.into_iter().map(|(k, v)| (key_text(k), to_json(v))).collect()),
+        Value::Tagged(t) => to_json(t.value),
+    }
+}
+
+fn key_text(k: Value) -> String {
+    match k {
+        Value::String(s) => s,
+        Value::Number(n) => n.to_string(),
+        Value::Bool(b) => b.to_string(),
+        other => serde_yaml::to_string(&other).unwrap_or_default().trim().to_string(),
+    }
+}
+
 /// Converts an already-parsed (and possibly merged) value to `T`.
 pub fn from_value<T: DeserializeOwned>(value: Value) -> Result<T, String> {
     serde_yaml::from_value(value).map_err(|e| yaml_error(e).message)

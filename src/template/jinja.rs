@@ -7,6 +7,7 @@ use std::sync::Arc;
 use base64::Engine as _;
 use minijinja::{AutoEscape, Environment, UndefinedBehavior, Value};
 
+use super::phones::{self, PhoneMap};
 use super::urls::{FixedBase, build_url, encode_component, encode_uri_value, split_url};
 use super::{Auth, CompileError, Context, HttpSpec, REQUEST_VALUES, RESERVED, RenderError, Request, form_content_type};
 use crate::number::{NumberFormat, NumberRules};
@@ -35,6 +36,9 @@ pub(super) struct Jinja {
     scope: Scope,
     /// The `session.NAME`s these templates read, by NAME.
     pub(super) session: BTreeSet<String>,
+    /// Desk phones: the maps the target part picks a host from by the
+    /// request's extension (`{{ phones[extension] }}`), checked before rendering.
+    phone_maps: Vec<PhoneMap>,
 }
 
 /// `auth:` with each value compiled like any other field.
@@ -216,8 +220,24 @@ pub(super) fn compile(
         );
     }
     let (base, rest) = if client_uri { ("", spec.url.as_str()) } else { split_url(&spec.url) };
+    // Desk phones: `{{ phones[extension] }}` picks one of the admin's hosts;
+    // what is left of the target part is checked like any other.
+    let found = if scope == Scope::Action && !client_uri { phones::lookups(base) } else { Vec::new() };
+    let mut phone_maps: Vec<PhoneMap> = Vec::new();
+    for (_, _, name) in &found {
+        if phone_maps.iter().any(|m| &m.name == name) {
+            continue;
+        }
+        match PhoneMap::read(name, vars) {
+            Ok(Some(map)) => phone_maps.push(map),
+            Ok(None) => {}
+            Err(message) => errors.push(CompileError { field: format!("vars.{name}"), message, missing: None }),
+        }
+    }
     let url_base = add(env, &url_field, base, Escape::None, &mut errors);
-    if let Ok(t) = env.get_template(&url_base.name) {
+    let checked_base = phones::without_lookups(base, &found);
+    let checker = Environment::new();
+    if let Ok(t) = checker.template_from_str(&checked_base) {
         let used = t.undeclared_variables(false);
         // A login's answer does not choose the target either.
         let session: &[&str] = if matches!(scope, Scope::Action) { &["session"] } else { &[] };
@@ -280,6 +300,7 @@ pub(super) fn compile(
         client_uri,
         scope,
         session: BTreeSet::new(),
+        phone_maps,
     };
     let mut used: BTreeMap<String, Arc<str>> = BTreeMap::new();
     let mut session = BTreeSet::new();
@@ -342,7 +363,7 @@ pub(super) fn compile(
     }
     // Safe whatever the base uses: `build_url` only takes this path when a
     // rendered URL starts with exactly this prefix.
-    if errors.is_empty() && !client_uri {
+    if errors.is_empty() && !client_uri && j.phone_maps.is_empty() {
         let ctx = j.sample_context();
         j.fixed_base =
             env.get_template(&j.url_base.name).ok().and_then(|t| t.render(&ctx).ok()).and_then(|b| FixedBase::new(&b));
@@ -444,7 +465,11 @@ impl Jinja {
     /// templates read (what login steps will have saved).
     fn sample(&self) -> Context {
         let session = self.session.iter().map(|n| (n.clone(), format!("sample-session-{n}"))).collect();
-        Context::sample("sample").with_session(Arc::new(session))
+        let mut sample = Context::sample("sample");
+        if let Some(ext) = self.phone_maps.first().and_then(PhoneMap::sample_extension) {
+            sample.set("extension", ext);
+        }
+        sample.with_session(Arc::new(session))
     }
 
     fn sample_context(&self) -> BTreeMap<String, Value> {
@@ -459,6 +484,12 @@ impl Jinja {
             let tmpl = env.get_template(&t.name).map_err(|e| RenderError::new(template_error(&e)))?;
             tmpl.render(ctx).map_err(|e| RenderError { field: Some(t.field.to_string()), message: template_error(&e) })
         };
+        // Before anything is rendered: an extension the admin's map does
+        // not list picks nothing.
+        let extension = ctx.get("extension").and_then(Value::as_str);
+        for map in &self.phone_maps {
+            map.pick(extension).map_err(|e| RenderError { field: Some(self.url_base.field.to_string()), ..e })?;
+        }
         let mut url = one(&self.url_base)?;
         if let Some(rest) = &self.url_rest {
             url.push_str(&one(rest)?);

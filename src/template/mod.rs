@@ -11,7 +11,9 @@
 //! never add a parameter, a path segment or a fragment. The scheme, host and
 //! port (everything before the first `/`, `?` or `#` after `://`) are the
 //! admin's: that part may only use profile `vars`, never a request value,
-//! and is inserted as written. `{{ x | safe }}` opts a trusted value out of
+//! and is inserted as written. The one exception is a desk phone's
+//! `{{ phones[extension] }}` ([`phones`]): the extension only picks one of
+//! the hosts in the admin's map, and one the map lacks is refused. `{{ x | safe }}` opts a trusted value out of
 //! encoding. Form and JSON bodies are encoded by their serializers, headers
 //! are checked for CR/LF. minijinja's own auto-escaping (picked from the
 //! template name's extension) is replaced by this contract.
@@ -27,6 +29,7 @@ mod context;
 mod filters;
 mod hook;
 mod jinja;
+mod phones;
 mod urls;
 
 use crate::number::NumberRules;

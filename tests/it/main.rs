@@ -23,6 +23,7 @@ mod numbers;
 mod once;
 mod presets;
 mod openapi;
+mod presets_phones;
 mod reload;
 mod seed_verbs;
 mod serve;
