@@ -30,6 +30,8 @@
 //!   `errcode` in a 200 (see `yeastar`).
 //! - Grandstream UCM: `POST /api` with `{"request": {"action": …}}`:
 //!   challenge, login, then actions carrying the cookie (see `grandstream_ucm`).
+//! - Desk phones, one stand-in per phone (see `snom`, …): their HTTP
+//!   command URLs, with Basic or digest admin credentials.
 //!
 //! - Events: told where ([`StandIn::notify_to`]), it notifies an accepted
 //!   VOIspeed `call_request`'s user events (outgoing_call, call_answered,
@@ -56,8 +58,10 @@ use serde::Serialize;
 
 mod ami;
 mod click2call;
+mod desk;
 mod grandstream_ucm;
 mod iqx;
+mod snom;
 mod threecx;
 mod systems;
 mod tls;
@@ -67,6 +71,7 @@ mod yeastar;
 
 pub use ami::{PASSWORD as AMI_PASSWORD, Sessions as AmiSessions, USER as AMI_USER};
 pub use grandstream_ucm::{PASSWORD as UCM_PASSWORD, USER as UCM_USER, UcmCookies};
+pub use snom::{PASSWORD as SNOM_PASSWORD, USER as SNOM_USER};
 pub use systems::{SYSTEMS, System, find as find_system};
 pub use threecx::{CLIENT_ID as THREECX_CLIENT_ID, CLIENT_SECRET as THREECX_SECRET, Tokens};
 pub use tokens::{Logins, Tokens as SystemTokens};
@@ -391,7 +396,7 @@ async fn handle(
 
 /// Whether `got` carries the right digest answer to our challenge, for this
 /// request's method and URI, computed as the phone would with the password.
-fn digest_answered(got: &Received, user: &str, password: &str) -> bool {
+pub(super) fn digest_answered(got: &Received, user: &str, password: &str) -> bool {
     let Some(answer) = got.authorization.as_deref().and_then(|a| digest_auth::AuthorizationHeader::parse(a).ok())
     else {
         return false;

@@ -8,7 +8,7 @@
 
 use axum::response::Response;
 
-use super::{Received, Shared, ami, click2call, grandstream_ucm, iqx, threecx, voispeed, yeastar};
+use super::{Received, Shared, ami, click2call, grandstream_ucm, iqx, snom, threecx, voispeed, yeastar};
 
 /// One system the stand-in speaks.
 pub struct System {
@@ -82,6 +82,12 @@ pub static SYSTEMS: &[System] = &[
         serves: |p| p == "/api",
         answer: |s, got| grandstream_ucm::api(&s.ucm, got),
     },
+    System {
+        name: "snom",
+        about: "a Snom desk phone's command.htm (dial answers 302)",
+        serves: |p| p == "/command.htm",
+        answer: |_, got| snom::command(got),
+    },
 ];
 
 /// The system named `name`.
@@ -115,6 +121,7 @@ mod tests {
             ("asterisk-ami", "/rawman"),
             ("yeastar-p", "/openapi/v1.0/call/dial"),
             ("grandstream-ucm", "/api"),
+            ("snom", "/command.htm"),
         ];
         for (name, path) in samples {
             let serving: Vec<&str> = SYSTEMS.iter().filter(|s| (s.serves)(path)).map(|s| s.name).collect();
