@@ -67,6 +67,7 @@ mod systems;
 mod tls;
 mod tokens;
 mod voispeed;
+mod yealink;
 mod yeastar;
 
 pub use ami::{PASSWORD as AMI_PASSWORD, Sessions as AmiSessions, USER as AMI_USER};
@@ -75,6 +76,7 @@ pub use snom::{PASSWORD as SNOM_PASSWORD, USER as SNOM_USER};
 pub use systems::{SYSTEMS, System, find as find_system};
 pub use threecx::{CLIENT_ID as THREECX_CLIENT_ID, CLIENT_SECRET as THREECX_SECRET, Tokens};
 pub use tokens::{Logins, Tokens as SystemTokens};
+pub use yealink::{PASSWORD as YEALINK_PASSWORD, RemoteControl as YealinkRemoteControl, USER as YEALINK_USER};
 pub use yeastar::{CLIENT_ID as YEASTAR_CLIENT_ID, CLIENT_SECRET as YEASTAR_SECRET, YeastarTokens};
 
 /// Credentials the stand-in accepts.
@@ -169,6 +171,8 @@ struct Shared {
     yeastar: YeastarTokens,
     /// The Grandstream UCM stand-in's challenges and cookies.
     ucm: UcmCookies,
+    /// The Yealink phone's remote-control allowlist.
+    yealink: YealinkRemoteControl,
     /// Where to send the PBX's call events, if anywhere.
     notify: Mutex<Option<Notify>>,
 }
@@ -303,6 +307,11 @@ impl StandIn {
     /// The Grandstream UCM stand-in's cookies: expire them, list them.
     pub fn ucm(&self) -> &UcmCookies {
         &self.shared.ucm
+    }
+
+    /// The Yealink phone's `features.action_uri_limit_ip`.
+    pub fn yealink(&self) -> &YealinkRemoteControl {
+        &self.shared.yealink
     }
 
     /// The tokens `system` issued (for the systems that keep theirs in

@@ -8,7 +8,7 @@
 
 use axum::response::Response;
 
-use super::{Received, Shared, ami, click2call, grandstream_ucm, iqx, snom, threecx, voispeed, yeastar};
+use super::{Received, Shared, ami, click2call, grandstream_ucm, iqx, snom, threecx, voispeed, yealink, yeastar};
 
 /// One system the stand-in speaks.
 pub struct System {
@@ -88,6 +88,12 @@ pub static SYSTEMS: &[System] = &[
         serves: |p| p == "/command.htm",
         answer: |_, got| snom::command(got),
     },
+    System {
+        name: "yealink",
+        about: "a Yealink desk phone's Action URI (/servlet?key=…)",
+        serves: |p| p == "/servlet",
+        answer: |s, got| yealink::servlet(&s.yealink, got),
+    },
 ];
 
 /// The system named `name`.
@@ -122,6 +128,7 @@ mod tests {
             ("yeastar-p", "/openapi/v1.0/call/dial"),
             ("grandstream-ucm", "/api"),
             ("snom", "/command.htm"),
+            ("yealink", "/servlet"),
         ];
         for (name, path) in samples {
             let serving: Vec<&str> = SYSTEMS.iter().filter(|s| (s.serves)(path)).map(|s| s.name).collect();

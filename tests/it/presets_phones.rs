@@ -13,6 +13,7 @@ use webdial::standin::Received;
 use crate::helpers::{App, closed_port, read, spawn, write_config};
 
 mod snom;
+mod yealink;
 
 /// `phones:` with 201 on the stand-in and 202 on a closed port.
 pub fn phones() -> String {
