@@ -8,7 +8,9 @@
 
 use axum::response::Response;
 
-use super::{Received, Shared, ami, click2call, grandstream_ucm, iqx, snom, threecx, voispeed, yealink, yeastar};
+use super::{
+    Received, Shared, ami, click2call, fanvil, grandstream_ucm, iqx, snom, threecx, voispeed, yealink, yeastar,
+};
 
 /// One system the stand-in speaks.
 pub struct System {
@@ -94,6 +96,12 @@ pub static SYSTEMS: &[System] = &[
         serves: |p| p == "/servlet",
         answer: |s, got| yealink::servlet(&s.yealink, got),
     },
+    System {
+        name: "fanvil",
+        about: "a Fanvil desk phone's Active URI (ConfigManApp.com?key=…)",
+        serves: |p| p == "/cgi-bin/ConfigManApp.com",
+        answer: |_, got| fanvil::config_man_app(got),
+    },
 ];
 
 /// The system named `name`.
@@ -129,6 +137,7 @@ mod tests {
             ("grandstream-ucm", "/api"),
             ("snom", "/command.htm"),
             ("yealink", "/servlet"),
+            ("fanvil", "/cgi-bin/ConfigManApp.com"),
         ];
         for (name, path) in samples {
             let serving: Vec<&str> = SYSTEMS.iter().filter(|s| (s.serves)(path)).map(|s| s.name).collect();
