@@ -60,6 +60,7 @@ mod ami;
 mod click2call;
 mod desk;
 mod fanvil;
+mod grandstream_gxp;
 mod grandstream_ucm;
 mod iqx;
 mod snom;
@@ -73,6 +74,7 @@ mod yeastar;
 
 pub use ami::{PASSWORD as AMI_PASSWORD, Sessions as AmiSessions, USER as AMI_USER};
 pub use fanvil::{PASSWORD as FANVIL_PASSWORD, USER as FANVIL_USER};
+pub use grandstream_gxp::PASSWORD as GXP_PASSWORD;
 pub use grandstream_ucm::{PASSWORD as UCM_PASSWORD, USER as UCM_USER, UcmCookies};
 pub use snom::{PASSWORD as SNOM_PASSWORD, USER as SNOM_USER};
 pub use systems::{SYSTEMS, System, find as find_system};

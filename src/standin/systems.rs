@@ -9,7 +9,8 @@
 use axum::response::Response;
 
 use super::{
-    Received, Shared, ami, click2call, fanvil, grandstream_ucm, iqx, snom, threecx, voispeed, yealink, yeastar,
+    Received, Shared, ami, click2call, fanvil, grandstream_gxp, grandstream_ucm, iqx, snom, threecx, voispeed, yealink,
+    yeastar,
 };
 
 /// One system the stand-in speaks.
@@ -102,6 +103,12 @@ pub static SYSTEMS: &[System] = &[
         serves: |p| p == "/cgi-bin/ConfigManApp.com",
         answer: |_, got| fanvil::config_man_app(got),
     },
+    System {
+        name: "grandstream-gxp",
+        about: "a Grandstream GXP/GRP desk phone's api-make_call / api-phone_operation",
+        serves: |p| p == "/cgi-bin/api-make_call" || p == "/cgi-bin/api-phone_operation",
+        answer: |_, got| grandstream_gxp::api(got),
+    },
 ];
 
 /// The system named `name`.
@@ -138,6 +145,8 @@ mod tests {
             ("snom", "/command.htm"),
             ("yealink", "/servlet"),
             ("fanvil", "/cgi-bin/ConfigManApp.com"),
+            ("grandstream-gxp", "/cgi-bin/api-make_call"),
+            ("grandstream-gxp", "/cgi-bin/api-phone_operation"),
         ];
         for (name, path) in samples {
             let serving: Vec<&str> = SYSTEMS.iter().filter(|s| (s.serves)(path)).map(|s| s.name).collect();

@@ -13,6 +13,7 @@ use webdial::standin::Received;
 use crate::helpers::{App, closed_port, read, spawn, write_config};
 
 mod fanvil;
+mod grandstream_gxp;
 mod snom;
 mod yealink;
 
