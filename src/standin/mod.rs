@@ -63,6 +63,7 @@ mod fanvil;
 mod grandstream_gxp;
 mod grandstream_ucm;
 mod iqx;
+mod poly;
 mod snom;
 mod threecx;
 mod systems;
@@ -76,6 +77,7 @@ pub use ami::{PASSWORD as AMI_PASSWORD, Sessions as AmiSessions, USER as AMI_USE
 pub use fanvil::{PASSWORD as FANVIL_PASSWORD, USER as FANVIL_USER};
 pub use grandstream_gxp::PASSWORD as GXP_PASSWORD;
 pub use grandstream_ucm::{PASSWORD as UCM_PASSWORD, USER as UCM_USER, UcmCookies};
+pub use poly::{PASSWORD as POLY_PASSWORD, USER as POLY_USER};
 pub use snom::{PASSWORD as SNOM_PASSWORD, USER as SNOM_USER};
 pub use systems::{SYSTEMS, System, find as find_system};
 pub use threecx::{CLIENT_ID as THREECX_CLIENT_ID, CLIENT_SECRET as THREECX_SECRET, Tokens};

@@ -9,8 +9,8 @@
 use axum::response::Response;
 
 use super::{
-    Received, Shared, ami, click2call, fanvil, grandstream_gxp, grandstream_ucm, iqx, snom, threecx, voispeed, yealink,
-    yeastar,
+    Received, Shared, ami, click2call, fanvil, grandstream_gxp, grandstream_ucm, iqx, poly, snom, threecx, voispeed,
+    yealink, yeastar,
 };
 
 /// One system the stand-in speaks.
@@ -109,6 +109,12 @@ pub static SYSTEMS: &[System] = &[
         serves: |p| p == "/cgi-bin/api-make_call" || p == "/cgi-bin/api-phone_operation",
         answer: |_, got| grandstream_gxp::api(got),
     },
+    System {
+        name: "poly",
+        about: "a Poly VVX/Trio desk phone's REST API (/api/v1/callctrl/…)",
+        serves: |p| p.starts_with("/api/v1/callctrl/"),
+        answer: |_, got| poly::callctrl(got),
+    },
 ];
 
 /// The system named `name`.
@@ -147,6 +153,7 @@ mod tests {
             ("fanvil", "/cgi-bin/ConfigManApp.com"),
             ("grandstream-gxp", "/cgi-bin/api-make_call"),
             ("grandstream-gxp", "/cgi-bin/api-phone_operation"),
+            ("poly", "/api/v1/callctrl/dial"),
         ];
         for (name, path) in samples {
             let serving: Vec<&str> = SYSTEMS.iter().filter(|s| (s.serves)(path)).map(|s| s.name).collect();

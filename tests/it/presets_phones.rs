@@ -14,6 +14,7 @@ use crate::helpers::{App, closed_port, read, spawn, write_config};
 
 mod fanvil;
 mod grandstream_gxp;
+mod poly;
 mod snom;
 mod yealink;
 

@@ -44,7 +44,8 @@ async fn gxp_refusals_are_rejected_with_the_phones_words() {
 #[tokio::test]
 async fn gxp_picks_only_phones_of_the_map_and_the_password_is_never_shown() {
     let app =
-        spawn_with_env(&[("x", &gxp("").replace(GXP_PASSWORD, "\"${GXP_PASS}\""))], &[("GXP_PASS", GXP_PASSWORD)]).await;
+        spawn_with_env(&[("x", &gxp("").replace(GXP_PASSWORD, "\"${GXP_PASS}\""))], &[("GXP_PASS", GXP_PASSWORD)])
+            .await;
     refuses_extensions_outside_the_map(&app).await;
     let (code, body) = app.post(dial("202", "0261616161")).await;
     assert_eq!((code, body["status"].as_str()), (502, Some("unreachable")), "{body}");
