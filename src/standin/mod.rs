@@ -57,6 +57,7 @@ use axum::response::{IntoResponse, Response};
 use serde::Serialize;
 
 mod ami;
+mod cisco;
 mod click2call;
 mod desk;
 mod fanvil;
@@ -74,6 +75,7 @@ mod yealink;
 mod yeastar;
 
 pub use ami::{PASSWORD as AMI_PASSWORD, Sessions as AmiSessions, USER as AMI_USER};
+pub use cisco::{PASSWORD as CISCO_PASSWORD, USER as CISCO_USER};
 pub use fanvil::{PASSWORD as FANVIL_PASSWORD, USER as FANVIL_USER};
 pub use grandstream_gxp::PASSWORD as GXP_PASSWORD;
 pub use grandstream_ucm::{PASSWORD as UCM_PASSWORD, USER as UCM_USER, UcmCookies};

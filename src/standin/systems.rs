@@ -9,8 +9,8 @@
 use axum::response::Response;
 
 use super::{
-    Received, Shared, ami, click2call, fanvil, grandstream_gxp, grandstream_ucm, iqx, poly, snom, threecx, voispeed,
-    yealink, yeastar,
+    Received, Shared, ami, cisco, click2call, fanvil, grandstream_gxp, grandstream_ucm, iqx, poly, snom, threecx,
+    voispeed, yealink, yeastar,
 };
 
 /// One system the stand-in speaks.
@@ -115,6 +115,12 @@ pub static SYSTEMS: &[System] = &[
         serves: |p| p.starts_with("/api/v1/callctrl/"),
         answer: |_, got| poly::callctrl(got),
     },
+    System {
+        name: "cisco",
+        about: "a Cisco IP phone's CGI Execute (POST /CGI/Execute, XML=)",
+        serves: |p| p == "/CGI/Execute",
+        answer: |_, got| cisco::execute(got),
+    },
 ];
 
 /// The system named `name`.
@@ -154,6 +160,7 @@ mod tests {
             ("grandstream-gxp", "/cgi-bin/api-make_call"),
             ("grandstream-gxp", "/cgi-bin/api-phone_operation"),
             ("poly", "/api/v1/callctrl/dial"),
+            ("cisco", "/CGI/Execute"),
         ];
         for (name, path) in samples {
             let serving: Vec<&str> = SYSTEMS.iter().filter(|s| (s.serves)(path)).map(|s| s.name).collect();

@@ -12,6 +12,7 @@ use webdial::standin::Received;
 
 use crate::helpers::{App, closed_port, read, spawn, write_config};
 
+mod cisco;
 mod fanvil;
 mod grandstream_gxp;
 mod poly;
