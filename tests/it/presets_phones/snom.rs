@@ -118,3 +118,17 @@ async fn snom_action_urls_are_events_of_the_branch() {
     let (code, _) = app.notify_get("x?secret=wrong&event=connected&local=201").await;
     assert_eq!(code, 401);
 }
+
+#[tokio::test]
+async fn snom_a_hangup_by_gateway_id_goes_to_the_phone_that_dialled() {
+    let app = spawn(&[("x", &snom("snom", ""))]).await;
+    let (_, dialled) = app.post(dial("201", "0261616161")).await;
+    assert_eq!(dialled["status"], "accepted", "{dialled}");
+    let id = dialled["id"].as_str().unwrap_or_default();
+    let resp = app.client.post(format!("{}/v1/calls/{id}/hangup", app.url)).json(&json!({})).send().await.unwrap();
+    let (code, hung) = crate::helpers::read(resp).await;
+    assert_eq!((code, hung["status"].as_str()), (200, Some("accepted")), "{hung}");
+    let got = app.received();
+    assert_eq!(got.len(), 2, "{got:#?}");
+    assert_eq!(line(&got[1]), ("GET".into(), "/command.htm".into(), "key=CANCEL".into()));
+}
