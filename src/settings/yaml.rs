@@ -388,6 +388,25 @@ mod tests {
     }
 
     #[test]
+    fn vars_read_unquoted_keys_as_text() {
+        #[derive(serde::Deserialize)]
+        struct Doc {
+            #[serde(default, deserialize_with = "json_vars")]
+            vars: Option<std::collections::BTreeMap<String, serde_json::Value>>,
+        }
+        let doc: Doc = serde_yaml::from_str("vars: {phones: {201: 192.0.2.11, 0202: x, true: y}, n: 1.5}").unwrap();
+        let vars = doc.vars.unwrap();
+        assert_eq!(
+            vars["phones"],
+            serde_json::json!({"201": "192.0.2.11", "0202": "x", "true": "y"}),
+            "a leading 0 stays"
+        );
+        assert_eq!(vars["n"], serde_json::json!(1.5));
+        let doc: Doc = serde_yaml::from_str("other: 1").unwrap_or(Doc { vars: None });
+        assert!(doc.vars.is_none());
+    }
+
+    #[test]
     fn merge_is_key_by_key_and_child_wins() {
         let base: Value = serde_yaml::from_str("a: 1\nm: {x: 1, y: 2}\ns: str").unwrap();
         let over: Value = serde_yaml::from_str("m: {y: 3}\ns: {k: v}").unwrap();
