@@ -32,6 +32,8 @@
 //!   challenge, login, then actions carrying the cookie (see `grandstream_ucm`).
 //! - Desk phones, one stand-in per phone (see `snom`, …): their HTTP
 //!   command URLs, with Basic or digest admin credentials.
+//! - baresip's httpd module: `GET /?COMMAND` or `/raw/?COMMAND` (`/dial URI`,
+//!   `/hangup`, …), the command's output as the page (see `baresip`).
 //!
 //! - Events: told where ([`StandIn::notify_to`]), it notifies an accepted
 //!   VOIspeed `call_request`'s user events (outgoing_call, call_answered,
@@ -57,6 +59,7 @@ use axum::response::{IntoResponse, Response};
 use serde::Serialize;
 
 mod ami;
+mod baresip;
 mod cisco;
 mod click2call;
 mod desk;

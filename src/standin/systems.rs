@@ -9,7 +9,7 @@
 use axum::response::Response;
 
 use super::{
-    Received, Shared, ami, cisco, click2call, fanvil, grandstream_gxp, grandstream_ucm, iqx, poly, snom, threecx,
+    Received, Shared, ami, baresip, cisco, click2call, fanvil, grandstream_gxp, grandstream_ucm, iqx, poly, snom, threecx,
     voispeed, yealink, yeastar,
 };
 
@@ -121,6 +121,12 @@ pub static SYSTEMS: &[System] = &[
         serves: |p| p == "/CGI/Execute",
         answer: |_, got| cisco::execute(got),
     },
+    System {
+        name: "baresip",
+        about: "baresip's httpd module (GET /?/dial%20URI, /raw/)",
+        serves: baresip::serves,
+        answer: |s, got| baresip::httpd(got, || s.id()),
+    },
 ];
 
 /// The system named `name`.
@@ -161,6 +167,8 @@ mod tests {
             ("grandstream-gxp", "/cgi-bin/api-phone_operation"),
             ("poly", "/api/v1/callctrl/dial"),
             ("cisco", "/CGI/Execute"),
+            ("baresip", "/raw/"),
+            ("baresip", "/"),
         ];
         for (name, path) in samples {
             let serving: Vec<&str> = SYSTEMS.iter().filter(|s| (s.serves)(path)).map(|s| s.name).collect();
