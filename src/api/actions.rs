@@ -218,6 +218,8 @@ async fn get_(gw: Arc<Gateway>, action: String, headers: HeaderMap, uri: Uri) ->
 
 /// Reads a query string into an input and the `key=` it carried. Each name
 /// may appear once: a second `number=` is refused rather than guessed at.
+/// `token=` is ignored (Dolibarr adds its own); any other unknown name is
+/// refused.
 fn query_input(query: &str, action: String) -> Result<(ActionInput, Option<String>), Refusal> {
     let mut input = ActionInput { action: Some(action), ..Default::default() };
     let mut key = None;
@@ -233,6 +235,9 @@ fn query_input(query: &str, action: String) -> Result<(ActionInput, Option<Strin
             "digits" => &mut input.digits,
             "key" => &mut key,
             "dry_run" => &mut dry_run,
+            // Dolibarr's click-to-dial adds its page's anti-CSRF token to
+            // the URL it opens: not ours to read, and never a key.
+            "token" => continue,
             other => match other.strip_prefix("opt.") {
                 Some(opt) if !opt.is_empty() => {
                     if input.options.insert(opt.to_string(), value.into_owned()).is_some() {

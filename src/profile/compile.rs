@@ -16,7 +16,7 @@ use crate::number::{self, NumberFormat, NumberRules};
 use crate::pbx::rules;
 use crate::pbx::tls::{Fingerprint, Tls};
 use crate::settings::yaml;
-use crate::syntax::iqx;
+use crate::syntax::{dolibarr, iqx};
 use crate::template::{Auth, HttpSpec, RequestTemplate, Templates};
 
 /// One problem: where in the profile, what, and (for a template variable
@@ -224,6 +224,12 @@ pub(super) fn compile_action(
     errors: &mut CompileErrors,
 ) -> Option<Action> {
     match raw {
+        RawAction::Line(line) if dolibarr::is_mask(&line) => {
+            let url = dolibarr_url(name, &line, vars, errors)?;
+            // No method: a GET, or nothing sent for a client-side URI mask.
+            let spec = HttpSpec { url, ..Default::default() };
+            compile_template(templates, name, spec, vars, number_rules, rules::Rules::default(), timeout, errors)
+        }
         RawAction::Line(line) => match iqx::parse(&line) {
             Ok(parsed) => {
                 let template = RequestTemplate::iqx(parsed);
@@ -292,22 +298,69 @@ pub(super) fn compile_action(
             if errors.len() > before {
                 return None;
             }
-            match RequestTemplate::compile(templates, name, spec, vars, number_rules) {
-                Ok(template) => {
-                    let uses = template.uses();
-                    Some(Action { template, response: rules, timeout, uses })
-                }
-                Err(es) => {
-                    for e in es {
-                        errors.push(Problem {
-                            at: yaml::Path::parse(&e.field),
-                            message: e.message,
-                            missing: e.missing,
-                        });
-                    }
-                    None
-                }
+            compile_template(templates, name, spec, vars, number_rules, rules, timeout, errors)
+        }
+    }
+}
+
+/// A Dolibarr mask line as a URL template, or `None` with its problems
+/// pushed: a dial must use `__PHONETO__`, and `__LOGIN__`/`__PASS__` need
+/// `vars.login`/`vars.pass`.
+fn dolibarr_url(
+    name: &str,
+    line: &str,
+    vars: &BTreeMap<String, serde_json::Value>,
+    errors: &mut CompileErrors,
+) -> Option<String> {
+    let at = yaml::Path::parse(name);
+    let pieces = match dolibarr::parse(line) {
+        Ok(p) => p,
+        Err(e) => {
+            errors.push((at, format!("{e} (at character {} of the line)", e.offset() + 1)));
+            return None;
+        }
+    };
+    let before = errors.len();
+    if name == "dial" && !dolibarr::masks(&pieces).any(|m| m == dolibarr::Mask::PhoneTo) {
+        errors.push((
+            at.clone(),
+            "the Dolibarr line has no __PHONETO__ (or %1$s): every dial would ring an empty number".into(),
+        ));
+    }
+    for (mask, var) in [(dolibarr::Mask::Login, "__LOGIN__ (%3$s)"), (dolibarr::Mask::Pass, "__PASS__ (%4$s)")] {
+        if dolibarr::masks(&pieces).any(|m| m == mask) && !vars.contains_key(mask.variable()) {
+            let message = format!(
+                "{var} is the profile's `vars.{0}`: set it, e.g. `vars: {{{0}: ${{MY_SECRET}}}}`",
+                mask.variable()
+            );
+            errors.push(Problem { at: at.clone(), message, missing: Some(mask.variable().to_string()) });
+        }
+    }
+    (errors.len() == before).then(|| dolibarr::to_template(&pieces))
+}
+
+/// A full-form template compiled into `templates`, with its answer rules.
+#[allow(clippy::too_many_arguments)]
+fn compile_template(
+    templates: &mut Templates,
+    name: &str,
+    spec: HttpSpec,
+    vars: &BTreeMap<String, serde_json::Value>,
+    number_rules: &NumberRules,
+    response: rules::Rules,
+    timeout: Duration,
+    errors: &mut CompileErrors,
+) -> Option<Action> {
+    match RequestTemplate::compile(templates, name, spec, vars, number_rules) {
+        Ok(template) => {
+            let uses = template.uses();
+            Some(Action { template, response, timeout, uses })
+        }
+        Err(es) => {
+            for e in es {
+                errors.push(Problem { at: yaml::Path::parse(&e.field), message: e.message, missing: e.missing });
             }
+            None
         }
     }
 }

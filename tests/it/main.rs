@@ -7,6 +7,7 @@ mod api;
 mod calls;
 mod cli;
 mod cors;
+mod dolibarr;
 mod dial_log;
 mod events_in;
 mod failures;
