@@ -6,6 +6,7 @@ use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::time::Duration;
 
+use super::lines;
 use super::login::{self, Login};
 use super::raw::{
     NAMED_ACTIONS, RawAction, RawAuth, RawDuration, RawExamples, RawNumber, RawOption, RawProfile, RawTls,
@@ -225,22 +226,12 @@ pub(super) fn compile_action(
 ) -> Option<Action> {
     match raw {
         RawAction::Line(line) if dolibarr::is_mask(&line) => {
-            let url = dolibarr_url(name, &line, vars, errors)?;
+            let url = lines::dolibarr_url(name, &line, vars, errors)?;
             // No method: a GET, or nothing sent for a client-side URI mask.
             let spec = HttpSpec { url, ..Default::default() };
             compile_template(templates, name, spec, vars, number_rules, rules::Rules::default(), timeout, errors)
         }
-        RawAction::Line(line) => match iqx::parse(&line) {
-            Ok(parsed) => {
-                let template = RequestTemplate::iqx(parsed);
-                let uses = template.uses();
-                Some(Action { template, response: rules::Rules::default(), timeout, uses })
-            }
-            Err(e) => {
-                errors.push((yaml::Path::parse(name), format!("{e} (at character {} of the line)", e.offset() + 1)));
-                None
-            }
-        },
+        RawAction::Line(line) => lines::iqx_action(name, &line, timeout, errors),
         RawAction::Full(http) => {
             let http = *http;
             let field = |f: &str| yaml::Path::parse(&format!("{name}.{f}"));
@@ -301,42 +292,6 @@ pub(super) fn compile_action(
             compile_template(templates, name, spec, vars, number_rules, rules, timeout, errors)
         }
     }
-}
-
-/// A Dolibarr mask line as a URL template, or `None` with its problems
-/// pushed: a dial must use `__PHONETO__`, and `__LOGIN__`/`__PASS__` need
-/// `vars.login`/`vars.pass`.
-fn dolibarr_url(
-    name: &str,
-    line: &str,
-    vars: &BTreeMap<String, serde_json::Value>,
-    errors: &mut CompileErrors,
-) -> Option<String> {
-    let at = yaml::Path::parse(name);
-    let pieces = match dolibarr::parse(line) {
-        Ok(p) => p,
-        Err(e) => {
-            errors.push((at, format!("{e} (at character {} of the line)", e.offset() + 1)));
-            return None;
-        }
-    };
-    let before = errors.len();
-    if name == "dial" && !dolibarr::masks(&pieces).any(|m| m == dolibarr::Mask::PhoneTo) {
-        errors.push((
-            at.clone(),
-            "the Dolibarr line has no __PHONETO__ (or %1$s): every dial would ring an empty number".into(),
-        ));
-    }
-    for (mask, var) in [(dolibarr::Mask::Login, "__LOGIN__ (%3$s)"), (dolibarr::Mask::Pass, "__PASS__ (%4$s)")] {
-        if dolibarr::masks(&pieces).any(|m| m == mask) && !vars.contains_key(mask.variable()) {
-            let message = format!(
-                "{var} is the profile's `vars.{0}`: set it, e.g. `vars: {{{0}: ${{MY_SECRET}}}}`",
-                mask.variable()
-            );
-            errors.push(Problem { at: at.clone(), message, missing: Some(mask.variable().to_string()) });
-        }
-    }
-    (errors.len() == before).then(|| dolibarr::to_template(&pieces))
 }
 
 /// A full-form template compiled into `templates`, with its answer rules.

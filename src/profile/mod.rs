@@ -24,6 +24,7 @@ use crate::template::{self, RequestTemplate, Templates};
 
 mod compile;
 mod header;
+mod lines;
 pub mod hooks;
 pub mod introspect;
 mod login;
