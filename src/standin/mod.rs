@@ -32,6 +32,9 @@
 //!   challenge, login, then actions carrying the cookie (see `grandstream_ucm`).
 //! - Desk phones, one stand-in per phone (see `snom`, …): their HTTP
 //!   command URLs, with Basic or digest admin credentials.
+//! - Yeastar S-Series legacy API: `POST /api/v2.0.0/login` (md5 password)
+//!   → `token`, then `call/dial`, `call/hangup`… with `?token=`; `status`
+//!   Success/Failed and `errno` in a 200 (see `yeastar_s`).
 //! - baresip's httpd module: `GET /?COMMAND` or `/raw/?COMMAND` (`/dial URI`,
 //!   `/hangup`, …), the command's output as the page (see `baresip`).
 //!
@@ -76,6 +79,7 @@ mod tokens;
 mod voispeed;
 mod yealink;
 mod yeastar;
+mod yeastar_s;
 
 pub use ami::{PASSWORD as AMI_PASSWORD, Sessions as AmiSessions, USER as AMI_USER};
 pub use cisco::{PASSWORD as CISCO_PASSWORD, USER as CISCO_USER};
@@ -89,6 +93,7 @@ pub use threecx::{CLIENT_ID as THREECX_CLIENT_ID, CLIENT_SECRET as THREECX_SECRE
 pub use tokens::{Logins, Tokens as SystemTokens};
 pub use yealink::{PASSWORD as YEALINK_PASSWORD, RemoteControl as YealinkRemoteControl, USER as YEALINK_USER};
 pub use yeastar::{CLIENT_ID as YEASTAR_CLIENT_ID, CLIENT_SECRET as YEASTAR_SECRET, YeastarTokens};
+pub use yeastar_s::{PASSWORD as YEASTAR_S_PASSWORD, USER as YEASTAR_S_USER};
 
 /// Credentials the stand-in accepts.
 pub const SERI_TOKEN: &str = "demo-token";

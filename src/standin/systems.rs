@@ -10,7 +10,7 @@ use axum::response::Response;
 
 use super::{
     Received, Shared, ami, baresip, cisco, click2call, fanvil, grandstream_gxp, grandstream_ucm, iqx, poly, snom, threecx,
-    voispeed, yealink, yeastar,
+    voispeed, yealink, yeastar, yeastar_s,
 };
 
 /// One system the stand-in speaks.
@@ -127,6 +127,12 @@ pub static SYSTEMS: &[System] = &[
         serves: baresip::serves,
         answer: |s, got| baresip::httpd(got, || s.id()),
     },
+    System {
+        name: "yeastar-s",
+        about: "Yeastar S-Series legacy API v2.0.0/v1.1.0 (md5 login, token)",
+        serves: yeastar_s::serves,
+        answer: yeastar_s::api,
+    },
 ];
 
 /// The system named `name`.
@@ -169,6 +175,8 @@ mod tests {
             ("cisco", "/CGI/Execute"),
             ("baresip", "/raw/"),
             ("baresip", "/"),
+            ("yeastar-s", "/api/v2.0.0/call/dial"),
+            ("yeastar-s", "/api/v1.1.0/login"),
         ];
         for (name, path) in samples {
             let serving: Vec<&str> = SYSTEMS.iter().filter(|s| (s.serves)(path)).map(|s| s.name).collect();

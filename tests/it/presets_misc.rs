@@ -6,7 +6,7 @@
 //! program: `real_baresip`.)
 
 use serde_json::{Value, json};
-use webdial::standin::{Behaviour, Received};
+use webdial::standin::{Behaviour, Received, YEASTAR_S_PASSWORD, YEASTAR_S_USER};
 
 use crate::helpers::{App, read, spawn};
 
@@ -25,8 +25,15 @@ async fn dry_run_sends_nothing(profile: &str) {
     assert!(app.received().is_empty(), "a dry run sends nothing, not even a login: {:#?}", app.received());
 }
 
-async fn hanging_is_a_timeout(profile: &str) {
+/// A PBX that stops answering: `timeout`. With `logged_in`, a first dial
+/// makes the session, so the hang meets the action, not the login (a login
+/// that gets no answer is a failed login: `rejected`, `login: …`).
+async fn hanging_is_a_timeout(profile: &str, logged_in: bool) {
     let app = spawn(&[("x", &format!("{profile}timeout: 300ms\n"))]).await;
+    if logged_in {
+        let first = app.post(json!({"branch": "x", "extension": "201", "number": "02079460001"})).await;
+        assert_eq!(status(&first), (200, Some("accepted")), "{}", first.1);
+    }
     app.pbx.set_behaviour(Behaviour::Hang);
     let answer = app.post(json!({"branch": "x", "extension": "201", "number": "02079460000"})).await;
     assert_eq!(status(&answer), (504, Some("timeout")), "{}", answer.1);
@@ -121,6 +128,123 @@ async fn baresip_an_unknown_command_is_rejected() {
 
 #[tokio::test]
 async fn baresip_hanging_is_a_timeout_and_a_dry_run_sends_nothing() {
-    hanging_is_a_timeout(&baresip("pbx.example.com")).await;
+    hanging_is_a_timeout(&baresip("pbx.example.com"), false).await;
     dry_run_sends_nothing(&baresip("pbx.example.com")).await;
+}
+
+// ---- Yeastar S-Series -------------------------------------------------------------
+
+fn yeastar_s(password: &str) -> String {
+    format!(
+        "extends: presets/yeastar-s.yaml\nvars: {{scheme: http, host: PBXHOST, user: {YEASTAR_S_USER}, password: {password}}}\n"
+    )
+}
+
+fn json_body(r: &Received) -> Value {
+    serde_json::from_str(&r.body).expect("a JSON body")
+}
+
+fn md5_hex(text: &str) -> String {
+    use md5::Digest as _;
+    md5::Md5::digest(text.as_bytes()).iter().map(|b| format!("{b:02x}")).collect()
+}
+
+#[tokio::test]
+async fn yeastar_s_logs_in_with_the_md5_password_then_dials_with_the_token() {
+    let app = spawn(&[("x", &yeastar_s(YEASTAR_S_PASSWORD))]).await;
+    let answer = app.post(json!({"branch": "x", "extension": "1000", "number": "02079460000"})).await;
+    assert_eq!(status(&answer), (200, Some("accepted")), "{}", answer.1);
+    let got = app.received();
+    assert_eq!(got.len(), 2, "{got:#?}");
+    let (login, dial) = (&got[0], &got[1]);
+    assert_eq!(
+        (login.method.as_str(), login.path.as_str(), login.query.as_deref()),
+        ("POST", "/api/v2.0.0/login", None)
+    );
+    assert_eq!(login.content_type.as_deref(), Some("application/json"));
+    assert_eq!(
+        json_body(login),
+        json!({"username": YEASTAR_S_USER, "password": md5_hex(YEASTAR_S_PASSWORD), "port": "8260"})
+    );
+    let token = &app.pbx.logins("yeastar-s").issued()[0];
+    assert_eq!((dial.method.as_str(), dial.path.as_str()), ("POST", "/api/v2.0.0/call/dial"));
+    assert_eq!(dial.query.as_deref(), Some(format!("token={token}").as_str()));
+    assert_eq!(json_body(dial), json!({"caller": "1000", "callee": "02079460000", "autoanswer": "no"}));
+    let call_id = answer.1["call_id"].as_str().unwrap_or_default().to_string();
+    assert!(call_id.ends_with(".333"), "Yeastar's callid: {}", answer.1);
+    assert!(!answer.1.to_string().contains(token.as_str()), "the token is a secret: {}", answer.1);
+
+    // Hangup on the same session.
+    let answer = action(&app, "hangup", json!({"branch": "x", "call_id": "1495710387.333-ch"})).await;
+    assert_eq!(status(&answer), (200, Some("accepted")), "{}", answer.1);
+    let hangup = app.received().pop().expect("hangup");
+    assert_eq!(
+        (hangup.path.as_str(), hangup.query.as_deref()),
+        ("/api/v2.0.0/call/hangup", Some(format!("token={token}").as_str()))
+    );
+    assert_eq!(json_body(&hangup), json!({"channelid": "1495710387.333-ch"}));
+    assert_eq!(app.received().iter().filter(|r| r.path.ends_with("/login")).count(), 1, "one session for both");
+}
+
+#[tokio::test]
+async fn yeastar_s_refusals_are_rejected_with_the_errno_and_yeastars_words() {
+    let app = spawn(&[("x", &yeastar_s(YEASTAR_S_PASSWORD))]).await;
+    let cases = [
+        (
+            json!({"branch": "x", "extension": "9000", "number": "02079460000"}),
+            "errno 10006: The extension does not exist.",
+        ),
+        (
+            json!({"branch": "x", "extension": "1000", "number": "9002079460000"}),
+            "errno 10024: The extension does not have outbound call permission.",
+        ),
+    ];
+    for (request, words) in cases {
+        let answer = app.post(request).await;
+        assert_eq!(status(&answer), (502, Some("rejected")), "{}", answer.1);
+        assert_eq!(answer.1["message"], words);
+    }
+    let answer = action(&app, "hangup", json!({"branch": "x", "call_id": "9.1"})).await;
+    assert_eq!(
+        (status(&answer), answer.1["message"].as_str()),
+        ((502, Some("rejected")), Some("errno 10007: The call does not exist."))
+    );
+    // No refusal was a lost token: one login, each request sent once.
+    let paths: Vec<String> = app.received().iter().map(|r| r.path.clone()).collect();
+    assert_eq!(
+        paths,
+        ["/api/v2.0.0/login", "/api/v2.0.0/call/dial", "/api/v2.0.0/call/dial", "/api/v2.0.0/call/hangup"]
+    );
+}
+
+#[tokio::test]
+async fn yeastar_s_a_failed_login_is_rejected_and_nothing_else_is_sent() {
+    let app = spawn(&[("x", &yeastar_s("wrong"))]).await;
+    let answer = app.post(json!({"branch": "x", "extension": "1000", "number": "02079460000"})).await;
+    assert_eq!(status(&answer), (502, Some("rejected")), "{}", answer.1);
+    assert_eq!(answer.1["message"], "login: errno 20003: User login failure (invalid username or password).");
+    assert_eq!(app.received().len(), 1, "only the login: {:#?}", app.received());
+}
+
+#[tokio::test]
+async fn yeastar_s_an_erased_token_logs_in_once_more_and_dials_exactly_twice() {
+    let app = spawn(&[("x", &yeastar_s(YEASTAR_S_PASSWORD))]).await;
+    assert_eq!(app.post(json!({"branch": "x", "extension": "1000", "number": "02079460000"})).await.0, 200);
+    app.pbx.logins("yeastar-s").expire_all();
+    let before = app.received().len();
+    let answer = app.post(json!({"branch": "x", "extension": "1000", "number": "02079460001"})).await;
+    assert_eq!(status(&answer), (200, Some("accepted")), "{}", answer.1);
+    let got = app.received().split_off(before);
+    let paths: Vec<&str> = got.iter().map(|r| r.path.as_str()).collect();
+    assert_eq!(paths, ["/api/v2.0.0/call/dial", "/api/v2.0.0/login", "/api/v2.0.0/call/dial"], "{got:#?}");
+    let tokens = app.pbx.logins("yeastar-s").issued();
+    assert_eq!(tokens.len(), 2, "exactly one new login");
+    assert_eq!(got[2].query.as_deref(), Some(format!("token={}", tokens[1]).as_str()));
+    assert_eq!(got[0].body, got[2].body, "the same dial, sent once more");
+}
+
+#[tokio::test]
+async fn yeastar_s_hanging_is_a_timeout_and_a_dry_run_sends_nothing() {
+    hanging_is_a_timeout(&yeastar_s(YEASTAR_S_PASSWORD), true).await;
+    dry_run_sends_nothing(&yeastar_s(YEASTAR_S_PASSWORD)).await;
 }
