@@ -35,6 +35,8 @@
 //! - Yeastar S-Series legacy API: `POST /api/v2.0.0/login` (md5 password)
 //!   → `token`, then `call/dial`, `call/hangup`… with `?token=`; `status`
 //!   Success/Failed and `errno` in a 200 (see `yeastar_s`).
+//! - Vodia PBX click-to-dial: `GET /remote_call.htm?user=EXT@DOMAIN&dest=N`
+//!   with `auth=USER:PASS` or HTTP Basic; an HTML page (see `vodia`).
 //! - baresip's httpd module: `GET /?COMMAND` or `/raw/?COMMAND` (`/dial URI`,
 //!   `/hangup`, …), the command's output as the page (see `baresip`).
 //!
@@ -76,6 +78,7 @@ mod threecx;
 mod systems;
 mod tls;
 mod tokens;
+mod vodia;
 mod voispeed;
 mod yealink;
 mod yeastar;
@@ -91,6 +94,10 @@ pub use snom::{PASSWORD as SNOM_PASSWORD, USER as SNOM_USER};
 pub use systems::{SYSTEMS, System, find as find_system};
 pub use threecx::{CLIENT_ID as THREECX_CLIENT_ID, CLIENT_SECRET as THREECX_SECRET, Tokens};
 pub use tokens::{Logins, Tokens as SystemTokens};
+pub use vodia::{
+    ADMIN as VODIA_ADMIN, ADMIN_PASSWORD as VODIA_ADMIN_PASSWORD, DOMAIN as VODIA_DOMAIN,
+    WEB_PASSWORD as VODIA_WEB_PASSWORD,
+};
 pub use yealink::{PASSWORD as YEALINK_PASSWORD, RemoteControl as YealinkRemoteControl, USER as YEALINK_USER};
 pub use yeastar::{CLIENT_ID as YEASTAR_CLIENT_ID, CLIENT_SECRET as YEASTAR_SECRET, YeastarTokens};
 pub use yeastar_s::{PASSWORD as YEASTAR_S_PASSWORD, USER as YEASTAR_S_USER};

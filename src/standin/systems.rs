@@ -10,7 +10,7 @@ use axum::response::Response;
 
 use super::{
     Received, Shared, ami, baresip, cisco, click2call, fanvil, grandstream_gxp, grandstream_ucm, iqx, poly, snom, threecx,
-    voispeed, yealink, yeastar, yeastar_s,
+    vodia, voispeed, yealink, yeastar, yeastar_s,
 };
 
 /// One system the stand-in speaks.
@@ -133,6 +133,12 @@ pub static SYSTEMS: &[System] = &[
         serves: yeastar_s::serves,
         answer: yeastar_s::api,
     },
+    System {
+        name: "vodia",
+        about: "Vodia PBX click-to-dial (remote_call.htm)",
+        serves: |p| p == "/remote_call.htm",
+        answer: |_, got| vodia::remote_call(got),
+    },
 ];
 
 /// The system named `name`.
@@ -177,6 +183,7 @@ mod tests {
             ("baresip", "/"),
             ("yeastar-s", "/api/v2.0.0/call/dial"),
             ("yeastar-s", "/api/v1.1.0/login"),
+            ("vodia", "/remote_call.htm"),
         ];
         for (name, path) in samples {
             let serving: Vec<&str> = SYSTEMS.iter().filter(|s| (s.serves)(path)).map(|s| s.name).collect();

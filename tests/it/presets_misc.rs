@@ -6,9 +6,12 @@
 //! program: `real_baresip`.)
 
 use serde_json::{Value, json};
-use webdial::standin::{Behaviour, Received, YEASTAR_S_PASSWORD, YEASTAR_S_USER};
+use webdial::standin::{
+    Behaviour, Received, VODIA_ADMIN, VODIA_ADMIN_PASSWORD, VODIA_DOMAIN, VODIA_WEB_PASSWORD, YEASTAR_S_PASSWORD,
+    YEASTAR_S_USER,
+};
 
-use crate::helpers::{App, read, spawn};
+use crate::helpers::{App, read, spawn, spawn_with_env};
 
 pub(crate) async fn action(app: &App, action: &str, body: Value) -> (u16, Value) {
     read(app.client.post(format!("{}/v1/actions/{action}", app.url)).json(&body).send().await.expect("action")).await
@@ -247,4 +250,86 @@ async fn yeastar_s_an_erased_token_logs_in_once_more_and_dials_exactly_twice() {
 async fn yeastar_s_hanging_is_a_timeout_and_a_dry_run_sends_nothing() {
     hanging_is_a_timeout(&yeastar_s(YEASTAR_S_PASSWORD), true).await;
     dry_run_sends_nothing(&yeastar_s(YEASTAR_S_PASSWORD)).await;
+}
+
+// ---- Vodia --------------------------------------------------------------------------
+
+fn vodia(extra: &str) -> String {
+    format!(
+        "extends: presets/vodia.yaml\nvars: {{scheme: http, host: PBXHOST, domain: {VODIA_DOMAIN}, password: \"${{VODIA_PASS}}\"{extra}}}\n"
+    )
+}
+
+#[tokio::test]
+async fn vodia_dials_with_the_extension_at_the_domain_and_its_web_password_in_the_query() {
+    let app = spawn_with_env(&[("x", &vodia(""))], &[("VODIA_PASS", VODIA_WEB_PASSWORD)]).await;
+    let answer = app.post(json!({"branch": "x", "extension": "201", "number": "+44 20 7946 0000"})).await;
+    assert_eq!(status(&answer), (200, Some("accepted")), "{}", answer.1);
+    assert_eq!(answer.1["call_id"], Value::Null, "Vodia gives no call id");
+    let got = app.only_request();
+    assert_eq!(
+        path_and_query(&got),
+        format!(
+            "GET /remote_call.htm?user=201%40pbx.example.com&dest=%2B442079460000&auth=201%40pbx.example.com%3A{VODIA_WEB_PASSWORD}&connect=true"
+        )
+    );
+    assert!(!answer.1.to_string().contains(VODIA_WEB_PASSWORD), "{}", answer.1);
+}
+
+#[tokio::test]
+async fn vodia_an_admin_dials_for_any_extension() {
+    let app = spawn_with_env(
+        &[("x", &vodia(&format!(", auth_user: {VODIA_ADMIN}")))],
+        &[("VODIA_PASS", VODIA_ADMIN_PASSWORD)],
+    )
+    .await;
+    let answer = app.post(json!({"branch": "x", "extension": "202", "number": "02079460000"})).await;
+    assert_eq!(status(&answer), (200, Some("accepted")), "{}", answer.1);
+    assert_eq!(app.only_request().param("auth"), Some(format!("{VODIA_ADMIN}:{VODIA_ADMIN_PASSWORD}")));
+}
+
+#[tokio::test]
+async fn vodia_refusals_are_rejected_with_the_http_status() {
+    let app = spawn_with_env(&[("x", &vodia(""))], &[("VODIA_PASS", "wrong")]).await;
+    let answer = app.post(json!({"branch": "x", "extension": "201", "number": "02079460000"})).await;
+    assert_eq!(status(&answer), (502, Some("rejected")), "{}", answer.1);
+    assert_eq!(answer.1["pbx"]["http_status"], 401, "{}", answer.1);
+    assert_eq!(app.received().len(), 1, "a challenge to credentials in the URL is not answered again");
+
+    let app = spawn_with_env(&[("x", &vodia(""))], &[("VODIA_PASS", VODIA_WEB_PASSWORD)]).await;
+    let answer = app.post(json!({"branch": "x", "extension": "901", "number": "02079460000"})).await;
+    assert_eq!(status(&answer), (502, Some("rejected")), "{}", answer.1);
+    assert_eq!(answer.1["pbx"]["http_status"], 404, "{}", answer.1);
+}
+
+#[tokio::test]
+async fn vodia_basic_auth_instead_of_the_password_in_the_url() {
+    let profile = format!(
+        "{}dial:\n  url: \"http://PBXHOST/remote_call.htm?user={{{{ extension ~ '@' ~ domain }}}}&dest={{{{ number }}}}&connect=true\"\n  auth: {{basic: {{user: \"{{{{ auth_user or (extension ~ '@' ~ domain) }}}}\", password: \"{{{{ password }}}}\"}}}}\n",
+        vodia("")
+    );
+    let app = spawn_with_env(&[("x", &profile)], &[("VODIA_PASS", VODIA_WEB_PASSWORD)]).await;
+    let answer = app.post(json!({"branch": "x", "extension": "201", "number": "02079460000"})).await;
+    assert_eq!(status(&answer), (200, Some("accepted")), "{}", answer.1);
+    let got = app.only_request();
+    assert_eq!(got.param("auth"), None);
+    use base64::Engine as _;
+    let basic = base64::engine::general_purpose::STANDARD.encode(format!("201@{VODIA_DOMAIN}:{VODIA_WEB_PASSWORD}"));
+    assert_eq!(got.authorization, Some(format!("Basic {basic}")));
+}
+
+#[tokio::test]
+async fn vodia_hanging_is_a_timeout_and_a_dry_run_masks_the_password() {
+    let profile = vodia("");
+    let app =
+        spawn_with_env(&[("x", &format!("{profile}timeout: 300ms\n"))], &[("VODIA_PASS", VODIA_WEB_PASSWORD)]).await;
+    app.pbx.set_behaviour(Behaviour::Hang);
+    let answer = app.post(json!({"branch": "x", "extension": "201", "number": "02079460000"})).await;
+    assert_eq!(status(&answer), (504, Some("timeout")), "{}", answer.1);
+
+    let app = spawn_with_env(&[("x", &profile)], &[("VODIA_PASS", VODIA_WEB_PASSWORD)]).await;
+    let answer = app.post(json!({"branch": "x", "extension": "201", "number": "02079460000", "dry_run": true})).await;
+    assert_eq!(status(&answer), (200, Some("dry_run")), "{}", answer.1);
+    assert!(!answer.1.to_string().contains(VODIA_WEB_PASSWORD), "{}", answer.1);
+    assert!(app.received().is_empty());
 }
