@@ -9,8 +9,8 @@
 use axum::response::Response;
 
 use super::{
-    Received, Shared, ami, baresip, cisco, click2call, fanvil, grandstream_gxp, grandstream_ucm, iqx, poly, snom, threecx,
-    vodia, voispeed, yealink, yeastar, yeastar_s,
+    Received, Shared, ami, baresip, cisco, click2call, fanvil, grandstream_gxp, grandstream_ucm, iqx, poly, snom,
+    threecx, vodia, voispeed, yealink, yeastar, yeastar_s,
 };
 
 /// One system the stand-in speaks.
