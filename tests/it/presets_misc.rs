@@ -333,3 +333,58 @@ async fn vodia_hanging_is_a_timeout_and_a_dry_run_masks_the_password() {
     assert!(!answer.1.to_string().contains(VODIA_WEB_PASSWORD), "{}", answer.1);
     assert!(app.received().is_empty());
 }
+
+/// A Yeastar S-Series API report, as the PBX POSTs it.
+fn report(action: &str, callid: &str, call: Value) -> String {
+    json!({"action": action, "callid": callid, "call": call, "sn": "369351034049"}).to_string()
+}
+
+#[tokio::test]
+async fn yeastar_s_reports_become_events_tied_to_the_dial_by_its_callid() {
+    let profile = format!(
+        "extends: presets/yeastar-s.yaml\nvars: {{scheme: http, host: PBXHOST, user: {YEASTAR_S_USER}, password: {YEASTAR_S_PASSWORD}}}\nevents: {{secret: reports-s3cret}}\n"
+    );
+    let app = spawn(&[("ys", &profile)]).await;
+    let mut events = app.events("branch=ys", None).await;
+    let (code, dial) = app.post(json!({"branch": "ys", "extension": "1001", "number": "0283883883"})).await;
+    assert_eq!(code, 200, "{dial}");
+    let callid = dial["call_id"].as_str().unwrap_or_default().to_string();
+    let ext = json!({"ext": {"extid": "1001"}});
+    let outbound =
+        json!({"outbound": {"outboundid": "1550711018.210", "from": "1001", "to": "0283883883", "trunk": "SIP-142"}});
+    let inbound =
+        json!({"inbound": {"inboundid": "1550711018.211", "from": "0261616161", "to": "5503301", "trunk": "SIP-142"}});
+    let cases = [
+        (report("ALERT", &callid, json!([ext])), json!(["dialling", "out", "1001", null, callid])),
+        (report("RING", &callid, json!([outbound, ext])), json!(["ringing", "out", "1001", "0283883883", callid])),
+        (report("ANSWER", &callid, json!([outbound, ext])), json!(["answered", "out", "1001", "0283883883", callid])),
+        (report("BYE", &callid, json!([outbound, ext])), json!(["ended", "out", "1001", "0283883883", callid])),
+        (report("RING", "1550711018.211", json!([ext, inbound])), json!(["ringing", "in", "1001", "0261616161", "1550711018.211"])),
+        (
+            json!({"action": "NewCdr", "callid": "1550711018.211", "callfrom": "0261616161", "callto": "1001", "status": "NO ANSWER", "type": "Inbound"}).to_string(),
+            json!(["missed", null, null, null, "1550711018.211"]),
+        ),
+        (report("HOLD", &callid, json!([ext])), json!(["other", "out", "1001", null, callid])),
+    ];
+    for (body, want) in &cases {
+        let (code, sent) =
+            app.notify_post("ys?secret=reports-s3cret", "application/json", body, &[("user-agent", "WebAPI")]).await;
+        assert_eq!(code, 200, "{sent}");
+        let got = events.next(std::time::Duration::from_secs(10)).await.expect("an event");
+        let e = &got.data;
+        assert_eq!(json!([e["type"], e["direction"], e["extension"], e["remote"], e["call_id"]]), *want, "{body}");
+    }
+    // The dial's own reports are tied to it.
+    let (_, call) = read(
+        app.client
+            .get(format!("{}/v1/calls/{}", app.url, dial["id"].as_str().unwrap_or_default()))
+            .send()
+            .await
+            .expect("call"),
+    )
+    .await;
+    assert_eq!(call["state"], "ended", "{call}");
+    // Without the secret: refused, nothing passed on.
+    let (code, _) = app.notify_post("ys", "application/json", &cases[0].0, &[]).await;
+    assert_eq!(code, 401);
+}
