@@ -32,6 +32,9 @@
 //!   challenge, login, then actions carrying the cookie (see `grandstream_ucm`).
 //! - Desk phones, one stand-in per phone (see `snom`, …): their HTTP
 //!   command URLs, with Basic or digest admin credentials.
+//! - Asterisk ARI: `POST /ari/channels` (originate), `DELETE
+//!   /ari/channels/{id}`, `…/{id}/{dtmf|redirect|hold}`, Basic auth; JSON
+//!   Channel or `{"message": …}` with Asterisk's statuses (see `asterisk_ari`).
 //!
 //! - Events: told where ([`StandIn::notify_to`]), it notifies an accepted
 //!   VOIspeed `call_request`'s user events (outgoing_call, call_answered,
@@ -58,6 +61,7 @@ use serde::Serialize;
 
 mod ami;
 mod cisco;
+mod asterisk_ari;
 mod click2call;
 mod desk;
 mod fanvil;
@@ -75,6 +79,7 @@ mod yealink;
 mod yeastar;
 
 pub use ami::{PASSWORD as AMI_PASSWORD, Sessions as AmiSessions, USER as AMI_USER};
+pub use asterisk_ari::{PASSWORD as ARI_PASSWORD, USER as ARI_USER};
 pub use cisco::{PASSWORD as CISCO_PASSWORD, USER as CISCO_USER};
 pub use fanvil::{PASSWORD as FANVIL_PASSWORD, USER as FANVIL_USER};
 pub use grandstream_gxp::PASSWORD as GXP_PASSWORD;
@@ -113,6 +118,9 @@ pub struct Received {
     pub body: String,
     /// The caller's address: the same one for requests over one kept-alive connection.
     pub peer: SocketAddr,
+    /// Every header as sent, names in lower case, in order (for the systems
+    /// that take a token in their own header, such as `X-Auth-Token`).
+    pub headers: Vec<(String, String)>,
 }
 
 impl Received {
@@ -129,6 +137,11 @@ impl Received {
     /// The first parameter named `name`.
     pub fn param(&self, name: &str) -> Option<String> {
         self.params().into_iter().find(|(k, _)| k == name).map(|(_, v)| v)
+    }
+
+    /// The first header named `name` (lower case), as sent.
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers.iter().find(|(k, _)| k == name).map(|(_, v)| v.as_str())
     }
 }
 
@@ -372,6 +385,10 @@ async fn handle(
         user_agent: header(header::USER_AGENT),
         body: String::from_utf8_lossy(&body).into_owned(),
         peer,
+        headers: headers
+            .iter()
+            .map(|(k, v)| (k.as_str().to_string(), String::from_utf8_lossy(v.as_bytes()).into_owned()))
+            .collect(),
     };
     if got.path == "/_standin/received" {
         return axum::Json(shared.received.lock().map(|r| r.iter().cloned().collect::<Vec<_>>()).unwrap_or_default())

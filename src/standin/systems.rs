@@ -9,8 +9,8 @@
 use axum::response::Response;
 
 use super::{
-    Received, Shared, ami, cisco, click2call, fanvil, grandstream_gxp, grandstream_ucm, iqx, poly, snom, threecx,
-    voispeed, yealink, yeastar,
+    Received, Shared, ami, asterisk_ari, cisco, click2call, fanvil, grandstream_gxp, grandstream_ucm, iqx, poly, snom,
+    threecx, voispeed, yealink, yeastar,
 };
 
 /// One system the stand-in speaks.
@@ -121,6 +121,12 @@ pub static SYSTEMS: &[System] = &[
         serves: |p| p == "/CGI/Execute",
         answer: |_, got| cisco::execute(got),
     },
+    System {
+        name: "asterisk-ari",
+        about: "Asterisk REST Interface (ARI): channels originate, hangup, dtmf, redirect, hold",
+        serves: |p| p == "/ari/channels" || p.starts_with("/ari/channels/"),
+        answer: asterisk_ari::answer,
+    },
 ];
 
 /// The system named `name`.
@@ -161,6 +167,7 @@ mod tests {
             ("grandstream-gxp", "/cgi-bin/api-phone_operation"),
             ("poly", "/api/v1/callctrl/dial"),
             ("cisco", "/CGI/Execute"),
+            ("asterisk-ari", "/ari/channels/webdial-1/dtmf"),
         ];
         for (name, path) in samples {
             let serving: Vec<&str> = SYSTEMS.iter().filter(|s| (s.serves)(path)).map(|s| s.name).collect();

@@ -22,6 +22,7 @@ mod metrics;
 mod numbers;
 mod once;
 mod presets;
+mod presets_pbx;
 mod openapi;
 mod presets_phones;
 mod reload;
