@@ -35,6 +35,9 @@
 //! - Asterisk ARI: `POST /ari/channels` (originate), `DELETE
 //!   /ari/channels/{id}`, `…/{id}/{dtmf|redirect|hold}`, Basic auth; JSON
 //!   Channel or `{"message": …}` with Asterisk's statuses (see `asterisk_ari`).
+//! - FreeSWITCH mod_xml_rpc: `GET /api/{originate|uuid_kill|uuid_transfer|
+//!   uuid_send_dtmf|uuid_hold}?ARGS`, Basic auth; text `+OK …` / `-ERR …`,
+//!   always a 200 (see `freeswitch`).
 //!
 //! - Events: told where ([`StandIn::notify_to`]), it notifies an accepted
 //!   VOIspeed `call_request`'s user events (outgoing_call, call_answered,
@@ -66,6 +69,7 @@ mod click2call;
 mod desk;
 mod fanvil;
 mod grandstream_gxp;
+mod freeswitch;
 mod grandstream_ucm;
 mod iqx;
 mod poly;
@@ -82,6 +86,7 @@ pub use ami::{PASSWORD as AMI_PASSWORD, Sessions as AmiSessions, USER as AMI_USE
 pub use asterisk_ari::{PASSWORD as ARI_PASSWORD, USER as ARI_USER};
 pub use cisco::{PASSWORD as CISCO_PASSWORD, USER as CISCO_USER};
 pub use fanvil::{PASSWORD as FANVIL_PASSWORD, USER as FANVIL_USER};
+pub use freeswitch::{PASSWORD as FREESWITCH_PASSWORD, USER as FREESWITCH_USER};
 pub use grandstream_gxp::PASSWORD as GXP_PASSWORD;
 pub use grandstream_ucm::{PASSWORD as UCM_PASSWORD, USER as UCM_USER, UcmCookies};
 pub use poly::{PASSWORD as POLY_PASSWORD, USER as POLY_USER};

@@ -9,8 +9,8 @@
 use axum::response::Response;
 
 use super::{
-    Received, Shared, ami, asterisk_ari, cisco, click2call, fanvil, grandstream_gxp, grandstream_ucm, iqx, poly, snom,
-    threecx, voispeed, yealink, yeastar,
+    Received, Shared, ami, asterisk_ari, cisco, click2call, fanvil, freeswitch, grandstream_gxp, grandstream_ucm, iqx,
+    poly, snom, threecx, voispeed, yealink, yeastar,
 };
 
 /// One system the stand-in speaks.
@@ -127,6 +127,12 @@ pub static SYSTEMS: &[System] = &[
         serves: |p| p == "/ari/channels" || p.starts_with("/ari/channels/"),
         answer: asterisk_ari::answer,
     },
+    System {
+        name: "freeswitch",
+        about: "FreeSWITCH mod_xml_rpc /api/ commands: originate, uuid_kill, uuid_transfer, uuid_send_dtmf, uuid_hold",
+        serves: freeswitch::serves,
+        answer: freeswitch::answer,
+    },
 ];
 
 /// The system named `name`.
@@ -168,6 +174,7 @@ mod tests {
             ("poly", "/api/v1/callctrl/dial"),
             ("cisco", "/CGI/Execute"),
             ("asterisk-ari", "/ari/channels/webdial-1/dtmf"),
+            ("freeswitch", "/api/originate"),
         ];
         for (name, path) in samples {
             let serving: Vec<&str> = SYSTEMS.iter().filter(|s| (s.serves)(path)).map(|s| s.name).collect();
