@@ -5,6 +5,7 @@
 //! - Auth: HTTP Basic with the `ari.conf` user ([`USER`], [`PASSWORD`]) or
 //!   `?api_key=user:password`; anything else is `401` `{"message":
 //!   "Authentication required"}` with a `WWW-Authenticate: Basic` challenge.
+//! - Paths are `/ari/…`, or `/asterisk/ari/…` (http.conf `prefix=asterisk`).
 //! - `POST /ari/channels?endpoint=TECH/RES&…` originates: with `extension`
 //!   (+ `context`, default `default`, and `priority`, default 1) the answered
 //!   endpoint goes to the dialplan; with `app` (+ `appArgs`) it enters that
@@ -77,7 +78,8 @@ pub(super) fn answer(shared: &Shared, got: &Received) -> Response {
         return (StatusCode::UNAUTHORIZED, challenge, axum::Json(json!({"message": "Authentication required"})))
             .into_response();
     }
-    let rest = got.path.trim_start_matches("/ari/channels").trim_start_matches('/');
+    let path = got.path.strip_prefix("/asterisk").unwrap_or(&got.path);
+    let rest = path.trim_start_matches("/ari/channels").trim_start_matches('/');
     let mut parts = rest.splitn(2, '/');
     let (id, verb) = (parts.next().unwrap_or_default(), parts.next());
     match (got.method.as_str(), id, verb) {

@@ -124,7 +124,10 @@ pub static SYSTEMS: &[System] = &[
     System {
         name: "asterisk-ari",
         about: "Asterisk REST Interface (ARI): channels originate, hangup, dtmf, redirect, hold",
-        serves: |p| p == "/ari/channels" || p.starts_with("/ari/channels/"),
+        serves: |p| {
+            let p = p.strip_prefix("/asterisk").unwrap_or(p);
+            p == "/ari/channels" || p.starts_with("/ari/channels/")
+        },
         answer: asterisk_ari::answer,
     },
     System {

@@ -11,6 +11,7 @@ use webdial::standin::Received;
 use crate::helpers::{App, read, spawn};
 
 mod ari;
+mod freepbx;
 mod freeswitch;
 
 /// A dial for branch `x`.
