@@ -38,6 +38,9 @@
 //! - FreeSWITCH mod_xml_rpc: `GET /api/{originate|uuid_kill|uuid_transfer|
 //!   uuid_send_dtmf|uuid_hold}?ARGS`, Basic auth; text `+OK …` / `-ERR …`,
 //!   always a 200 (see `freeswitch`).
+//! - Wazo Platform: `POST /api/auth/0.1/token` (Basic) for a token, then
+//!   `/api/calld/1.0/calls[/{id}[/dtmf|/hold/…]]` with `X-Auth-Token`; pushes
+//!   webhookd's call events after a call (see `wazo`).
 //!
 //! - Events: told where ([`StandIn::notify_to`]), it notifies an accepted
 //!   VOIspeed `call_request`'s user events (outgoing_call, call_answered,
@@ -80,6 +83,7 @@ mod tls;
 mod tokens;
 mod voispeed;
 mod yealink;
+mod wazo;
 mod yeastar;
 
 pub use ami::{PASSWORD as AMI_PASSWORD, Sessions as AmiSessions, USER as AMI_USER};
@@ -94,6 +98,7 @@ pub use snom::{PASSWORD as SNOM_PASSWORD, USER as SNOM_USER};
 pub use systems::{SYSTEMS, System, find as find_system};
 pub use threecx::{CLIENT_ID as THREECX_CLIENT_ID, CLIENT_SECRET as THREECX_SECRET, Tokens};
 pub use tokens::{Logins, Tokens as SystemTokens};
+pub use wazo::{PASSWORD as WAZO_PASSWORD, USER as WAZO_USER};
 pub use yealink::{PASSWORD as YEALINK_PASSWORD, RemoteControl as YealinkRemoteControl, USER as YEALINK_USER};
 pub use yeastar::{CLIENT_ID as YEASTAR_CLIENT_ID, CLIENT_SECRET as YEASTAR_SECRET, YeastarTokens};
 

@@ -10,7 +10,7 @@ use axum::response::Response;
 
 use super::{
     Received, Shared, ami, asterisk_ari, cisco, click2call, fanvil, freeswitch, grandstream_gxp, grandstream_ucm, iqx,
-    poly, snom, threecx, voispeed, yealink, yeastar,
+    poly, snom, threecx, voispeed, wazo, yealink, yeastar,
 };
 
 /// One system the stand-in speaks.
@@ -136,6 +136,12 @@ pub static SYSTEMS: &[System] = &[
         serves: freeswitch::serves,
         answer: freeswitch::answer,
     },
+    System {
+        name: "wazo",
+        about: "Wazo Platform: wazo-auth tokens, wazo-calld calls; webhookd call events pushed",
+        serves: wazo::serves,
+        answer: wazo::answer,
+    },
 ];
 
 /// The system named `name`.
@@ -178,6 +184,8 @@ mod tests {
             ("cisco", "/CGI/Execute"),
             ("asterisk-ari", "/ari/channels/webdial-1/dtmf"),
             ("freeswitch", "/api/originate"),
+            ("wazo", "/api/auth/0.1/token"),
+            ("wazo", "/api/calld/1.0/calls/1765000000.42/dtmf"),
         ];
         for (name, path) in samples {
             let serving: Vec<&str> = SYSTEMS.iter().filter(|s| (s.serves)(path)).map(|s| s.name).collect();

@@ -13,6 +13,7 @@ use crate::helpers::{App, read, spawn};
 mod ari;
 mod freepbx;
 mod freeswitch;
+mod wazo;
 
 /// A dial for branch `x`.
 fn dial(ext: &str, number: &str) -> Value {
