@@ -41,6 +41,10 @@
 //! - Wazo Platform: `POST /api/auth/0.1/token` (Basic) for a token, then
 //!   `/api/calld/1.0/calls[/{id}[/dtmf|/hold/…]]` with `X-Auth-Token`; pushes
 //!   webhookd's call events after a call (see `wazo`).
+//! - Kazoo: `PUT /v2/user_auth` (md5 credentials) for a token, then
+//!   `/v2/accounts/{id}/{users|devices}/{id}/quickcall/{number}` and
+//!   `…/channels/{call_id}` with `X-Auth-Token`; pushes the channel webhooks
+//!   after a quickcall (see `kazoo`).
 //!
 //! - Events: told where ([`StandIn::notify_to`]), it notifies an accepted
 //!   VOIspeed `call_request`'s user events (outgoing_call, call_answered,
@@ -77,6 +81,7 @@ mod grandstream_ucm;
 mod iqx;
 mod poly;
 mod snom;
+mod kazoo;
 mod threecx;
 mod systems;
 mod tls;
@@ -93,6 +98,9 @@ pub use fanvil::{PASSWORD as FANVIL_PASSWORD, USER as FANVIL_USER};
 pub use freeswitch::{PASSWORD as FREESWITCH_PASSWORD, USER as FREESWITCH_USER};
 pub use grandstream_gxp::PASSWORD as GXP_PASSWORD;
 pub use grandstream_ucm::{PASSWORD as UCM_PASSWORD, USER as UCM_USER, UcmCookies};
+pub use kazoo::{
+    ACCOUNT_ID as KAZOO_ACCOUNT_ID, ACCOUNT_NAME as KAZOO_ACCOUNT_NAME, PASSWORD as KAZOO_PASSWORD, USER as KAZOO_USER,
+};
 pub use poly::{PASSWORD as POLY_PASSWORD, USER as POLY_USER};
 pub use snom::{PASSWORD as SNOM_PASSWORD, USER as SNOM_USER};
 pub use systems::{SYSTEMS, System, find as find_system};

@@ -10,7 +10,7 @@ use axum::response::Response;
 
 use super::{
     Received, Shared, ami, asterisk_ari, cisco, click2call, fanvil, freeswitch, grandstream_gxp, grandstream_ucm, iqx,
-    poly, snom, threecx, voispeed, wazo, yealink, yeastar,
+    kazoo, poly, snom, threecx, voispeed, wazo, yealink, yeastar,
 };
 
 /// One system the stand-in speaks.
@@ -142,6 +142,12 @@ pub static SYSTEMS: &[System] = &[
         serves: wazo::serves,
         answer: wazo::answer,
     },
+    System {
+        name: "kazoo",
+        about: "2600Hz Kazoo Crossbar: user_auth tokens, quickcall, channel hangup/transfer; channel webhooks pushed",
+        serves: kazoo::serves,
+        answer: kazoo::answer,
+    },
 ];
 
 /// The system named `name`.
@@ -186,6 +192,8 @@ mod tests {
             ("freeswitch", "/api/originate"),
             ("wazo", "/api/auth/0.1/token"),
             ("wazo", "/api/calld/1.0/calls/1765000000.42/dtmf"),
+            ("kazoo", "/v2/user_auth"),
+            ("kazoo", "/v2/accounts/91eb05e5/users/72855158/quickcall/201"),
         ];
         for (name, path) in samples {
             let serving: Vec<&str> = SYSTEMS.iter().filter(|s| (s.serves)(path)).map(|s| s.name).collect();

@@ -13,6 +13,7 @@ use crate::helpers::{App, read, spawn};
 mod ari;
 mod freepbx;
 mod freeswitch;
+mod kazoo;
 mod wazo;
 
 /// A dial for branch `x`.
