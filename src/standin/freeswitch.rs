@@ -19,6 +19,12 @@
 //!   (`+OK Success` / `-ERR Operation Failed`). Another command:
 //!   `-ERR COMMAND Command not found!`.
 //!
+//! - Events: after an originate it answered `+OK`, the leg's JSON CDR as
+//!   mod_json_cdr POSTs it at hangup (plain JSON: `encode` and
+//!   `encode-values` false): `{"core-uuid", "channel_data", "variables":
+//!   {uuid, direction, caller_id_number, destination_number, hangup_cause,
+//!   duration, billsec…}}`, to the stand-in's notification URL.
+//!
 //! The stand-in's own choices, so tests can play FreeSWITCH's refusals: a
 //! dial string whose user starts with 9 (`user/901`) is `-ERR
 //! USER_NOT_REGISTERED`, one starting with 8 `-ERR NO_ANSWER`. The uuids it
@@ -29,7 +35,9 @@
 use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
 
-use super::{Received, Shared, asterisk_ari::basic};
+use serde_json::json;
+
+use super::{Push, Received, Shared, asterisk_ari::basic};
 
 /// mod_xml_rpc's default credentials.
 pub const USER: &str = "freeswitch";
@@ -83,7 +91,7 @@ pub(super) fn answer(shared: &Shared, got: &Received) -> Response {
 }
 
 fn originate(shared: &Shared, argv: &[&str]) -> Response {
-    let [url, _exten, ..] = argv else { return text(ORIGINATE_USAGE) };
+    let [url, exten, ..] = argv else { return text(ORIGINATE_USAGE) };
     let dial_string = match url.strip_prefix('{') {
         Some(rest) => match rest.split_once('}') {
             Some((vars, dial)) if vars.split(',').all(|v| v.contains('=')) => dial,
@@ -102,5 +110,20 @@ fn originate(shared: &Shared, argv: &[&str]) -> Response {
     let uuid =
         format!("{:08x}-{:04x}-4{:03x}-8{:03x}-{:012x}", (n >> 16) & 0xffff_ffff, n & 0xffff, n % 0xfff, n % 0xffd, n);
     shared.logins.of(CHANNELS).accept(&uuid);
+    let cdr = json!({
+        "core-uuid": "5b1f2c3d-0000-4000-8000-00000000c0de",
+        "channel_data": {"state": "CS_REPORTING", "direction": "outbound", "state_number": "11"},
+        "variables": {
+            "uuid": uuid, "direction": "outbound", "dialed_user": user, "caller_id_number": "0000000000",
+            "destination_number": exten, "context": argv.get(3).copied().unwrap_or("default"),
+            "hangup_cause": "NORMAL_CLEARING", "duration": "6", "billsec": "4"
+        }
+    });
+    shared.push(vec![Push::Post {
+        to: None,
+        content_type: "application/json",
+        body: cdr.to_string(),
+        headers: Vec::new(),
+    }]);
     text(format!("+OK {uuid}\n"))
 }

@@ -109,3 +109,24 @@ async fn freeswitch_a_dry_run_sends_nothing() {
     assert!(body.to_string().contains("/api/originate?user/201%20"), "{body}");
     assert!(!body.to_string().contains("works"), "the password is masked: {body}");
 }
+
+#[tokio::test]
+async fn freeswitch_json_cdrs_end_the_dialled_call_and_say_how() {
+    let profile = format!("{FS}events: {{secret: s3cret-fs}}\n");
+    let app = spawn(&[("x", &profile)]).await;
+    app.pbx.notify_to(&format!("{}/v1/events/x?secret=s3cret-fs", app.url), std::time::Duration::from_millis(50));
+    let mut events = app.events("branch=x", None).await;
+    let (_, body) = app.post(dial("201", "02079460000")).await;
+    let e = events.next(std::time::Duration::from_secs(10)).await.expect("the leg's CDR").data;
+    assert_eq!(e["dial_id"], body["id"], "tied to the dial by its uuid: {e}");
+    assert_eq!((e["type"].as_str(), e["direction"].as_str()), (Some("ended"), Some("out")), "{e}");
+    assert_eq!((e["call_id"].as_str(), e["remote"].as_str()), (body["call_id"].as_str(), Some("02079460000")));
+
+    for (cause, kind) in [("USER_BUSY", "rejected"), ("NO_ANSWER", "missed")] {
+        let cdr = json!({"variables": {"uuid": format!("leg-{cause}"), "direction": "inbound", "hangup_cause": cause}});
+        let (code, _) = app.notify_post("x?secret=s3cret-fs", "application/json", &cdr.to_string(), &[]).await;
+        assert_eq!(code, 200);
+        let e = events.next(std::time::Duration::from_secs(10)).await.expect("event").data;
+        assert_eq!((e["type"].as_str(), e["direction"].as_str()), (Some(kind), Some("in")), "{cause}: {e}");
+    }
+}
