@@ -76,8 +76,11 @@ async fn kazoo_refusals_are_rejected_with_kazoos_words() {
     let (code, body) = app.post(dial("901", "02079460000")).await;
     assert_eq!(outcome(code, &body), (502, "rejected".into(), "DESTINATION_OUT_OF_ORDER".into()), "{body}");
     assert_eq!(body["pbx"]["http_status"], 500, "{body}");
+    let before = app.received().len();
     let (code, body) = app.post(dial("202", "02079460000")).await;
-    assert_eq!(outcome(code, &body), (502, "rejected".into(), "bad identifier".into()), "unmapped: {body}");
+    assert_eq!((code, body["status"].as_str()), (400, Some("invalid_request")), "unmapped: {body}");
+    assert!(body["message"].as_str().unwrap().contains("\"202\" is not a key of `users`"), "{body}");
+    assert_eq!(app.received().len(), before, "an unmapped extension sends nothing");
     let (code, body) = action(&app, "hangup", json!({"branch": "x", "call_id": "gone-quickcall"})).await;
     assert_eq!(outcome(code, &body), (502, "rejected".into(), "bad identifier".into()), "{body}");
     assert_eq!(app.received().iter().filter(|r| r.path == AUTH).count(), 1, "a refusal is not an expired token");

@@ -81,8 +81,11 @@ async fn wazo_refusals_are_rejected_with_calld_and_auth_words() {
     let (code, body) = app.post(dial("901", "02079460000")).await;
     assert_eq!(outcome(code, &body), (502, "rejected".into(), "User has no line".into()));
     assert_eq!(body["pbx"]["http_status"], 400, "{body}");
+    let before = app.received().len();
     let (code, body) = app.post(dial("202", "02079460000")).await;
-    assert_eq!(outcome(code, &body), (502, "rejected".into(), "Sent data is invalid".into()), "unmapped: {body}");
+    assert_eq!((code, body["status"].as_str()), (400, Some("invalid_request")), "unmapped: {body}");
+    assert!(body["message"].as_str().unwrap().contains("\"202\" is not a key of `users`"), "{body}");
+    assert_eq!(app.received().len(), before, "an unmapped extension sends nothing");
     let (code, body) = action(&app, "hangup", json!({"branch": "x", "call_id": "1765000000.1"})).await;
     assert_eq!(outcome(code, &body), (502, "rejected".into(), "No such call".into()));
     assert_eq!(app.received().iter().filter(|r| r.path == TOKEN).count(), 1, "a refusal is not an expired token");
@@ -91,6 +94,20 @@ async fn wazo_refusals_are_rejected_with_calld_and_auth_words() {
     let (code, body) = wrong.post(dial("201", "02079460000")).await;
     assert_eq!(outcome(code, &body), (502, "rejected".into(), "login: Authentication Failed".into()));
     assert_eq!(paths(&wrong.received()), [format!("POST {TOKEN}")], "nothing but the login");
+}
+
+#[tokio::test]
+async fn wazo_a_map_without_the_sample_extension_loads_and_an_unmapped_dial_sends_not_even_a_login() {
+    let profile = format!(
+        "extends: presets/wazo.yaml\nvars: {{scheme: http, host: PBXHOST, user: {WAZO_USER}, password: {WAZO_PASSWORD}, context: c, users: {{\"3001\": {ALICE}}}}}\n"
+    );
+    let app = spawn(&[("x", &profile)]).await;
+    let (code, body) = app.post(dial("201", "02079460000")).await;
+    assert_eq!((code, body["status"].as_str()), (400, Some("invalid_request")), "{body}");
+    assert!(app.received().is_empty(), "refused before the login: {:#?}", app.received());
+    let (code, body) = app.post(dial("3001", "02079460000")).await;
+    assert_eq!((code, body["status"].as_str()), (200, Some("accepted")), "{body}");
+    assert_eq!(json_body(&app.received()[1])["source"]["user"], ALICE);
 }
 
 #[tokio::test]
