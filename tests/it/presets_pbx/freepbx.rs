@@ -48,3 +48,8 @@ async fn freepbx_a_dry_run_sends_nothing() {
     let body = dry_run_sends_nothing(&freepbx("")).await;
     assert!(body.to_string().contains("context=from-internal"), "{body}");
 }
+
+#[tokio::test]
+async fn freepbx_a_hanging_asterisk_is_a_timeout() {
+    super::hanging_pbx_is_a_timeout(&format!("{}timeout: 300ms\n", freepbx(""))).await;
+}
