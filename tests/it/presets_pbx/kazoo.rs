@@ -157,3 +157,17 @@ async fn kazoo_a_dry_run_sends_nothing_not_even_a_login() {
     let body = dry_run_sends_nothing(&kazoo(KAZOO_PASSWORD, "")).await;
     assert_eq!(body["request"]["headers"]["x-auth-token"], "***", "{body}");
 }
+
+#[tokio::test]
+async fn kazoo_with_endpoint_type_devices_the_quickcall_rings_the_mapped_device() {
+    let device = "63fbb9ac78e11f3ccb387928a423798a";
+    let profile = format!(
+        "extends: presets/kazoo.yaml\nvars: {{host: PBXHOST, user: {KAZOO_USER}, password: {KAZOO_PASSWORD}, account_name: {KAZOO_ACCOUNT_NAME}, endpoint_type: devices, users: {{\"3001\": {device}}}}}\n"
+    );
+    let app = spawn(&[("x", &profile)]).await;
+    let (code, body) = app.post(dial("3001", "02079460000")).await;
+    assert_eq!((code, body["status"].as_str()), (200, Some("accepted")), "{body}");
+    let call = app.received().pop().unwrap();
+    assert_eq!(call.path, format!("/v2/accounts/{KAZOO_ACCOUNT_ID}/devices/{device}/quickcall/02079460000"));
+    assert_eq!(call.query, None, "no caller id, no query");
+}
