@@ -327,8 +327,9 @@ pub(super) fn compile_method(raw: Option<&str>, at: yaml::Path, errors: &mut Com
         Some("GET") => Some(iqx::Method::Get),
         Some("POST") => Some(iqx::Method::Post),
         Some("PUT") => Some(iqx::Method::Put),
+        Some("DELETE") => Some(iqx::Method::Delete),
         Some(other) => {
-            errors.push((at, format!("method {other:?} is not supported: use GET, POST or PUT")));
+            errors.push((at, format!("method {other:?} is not supported: use GET, POST, PUT or DELETE")));
             None
         }
     }

@@ -211,7 +211,7 @@ mod tests {
             ("{on: [ended], url: 'http://h/?x=!09'}", "hooks[0].url", "character 13"),
             ("{on: [ended], url: 'http://h/?x=!01', method: POST}", "hooks[0].url", "one-line url only"),
             ("{on: [ended], url: 'http://h/', json: {a: '{{ nope }}'}}", "hooks[0].json.a", "`nope` is not defined"),
-            ("{on: [ended], url: 'http://h/', method: DELETE}", "hooks[0].method", "not supported"),
+            ("{on: [ended], url: 'http://h/', method: PATCH}", "hooks[0].method", "not supported"),
             ("{on: [ended], url: 'http://h/', timeout: 0s}", "hooks[0].timeout", "between"),
             ("{on: [ended], url: 'http://h/', tls: {verify: false, pin: x}}", "hooks[0].tls", "contradict"),
         ];

@@ -39,6 +39,19 @@
 //!   with `auth=USER:PASS` or HTTP Basic; an HTML page (see `vodia`).
 //! - baresip's httpd module: `GET /?COMMAND` or `/raw/?COMMAND` (`/dial URI`,
 //!   `/hangup`, …), the command's output as the page (see `baresip`).
+//! - Asterisk ARI: `POST /ari/channels` (originate), `DELETE
+//!   /ari/channels/{id}`, `…/{id}/{dtmf|redirect|hold}`, Basic auth; JSON
+//!   Channel or `{"message": …}` with Asterisk's statuses (see `asterisk_ari`).
+//! - FreeSWITCH mod_xml_rpc: `GET /api/{originate|uuid_kill|uuid_transfer|
+//!   uuid_send_dtmf|uuid_hold}?ARGS`, Basic auth; text `+OK …` / `-ERR …`,
+//!   always a 200 (see `freeswitch`).
+//! - Wazo Platform: `POST /api/auth/0.1/token` (Basic) for a token, then
+//!   `/api/calld/1.0/calls[/{id}[/dtmf|/hold/…]]` with `X-Auth-Token`; pushes
+//!   webhookd's call events after a call (see `wazo`).
+//! - Kazoo: `PUT /v2/user_auth` (md5 credentials) for a token, then
+//!   `/v2/accounts/{id}/{users|devices}/{id}/quickcall/{number}` and
+//!   `…/channels/{call_id}` with `X-Auth-Token`; pushes the channel webhooks
+//!   after a quickcall (see `kazoo`).
 //!
 //! - Events: told where ([`StandIn::notify_to`]), it notifies an accepted
 //!   VOIspeed `call_request`'s user events (outgoing_call, call_answered,
@@ -64,31 +77,40 @@ use axum::response::{IntoResponse, Response};
 use serde::Serialize;
 
 mod ami;
+mod asterisk_ari;
 mod baresip;
 mod cisco;
 mod click2call;
 mod desk;
 mod fanvil;
+mod freeswitch;
 mod grandstream_gxp;
 mod grandstream_ucm;
 mod iqx;
+mod kazoo;
 mod poly;
 mod snom;
-mod threecx;
 mod systems;
+mod threecx;
 mod tls;
 mod tokens;
 mod vodia;
 mod voispeed;
+mod wazo;
 mod yealink;
 mod yeastar;
 mod yeastar_s;
 
 pub use ami::{PASSWORD as AMI_PASSWORD, Sessions as AmiSessions, USER as AMI_USER};
+pub use asterisk_ari::{PASSWORD as ARI_PASSWORD, USER as ARI_USER};
 pub use cisco::{PASSWORD as CISCO_PASSWORD, USER as CISCO_USER};
 pub use fanvil::{PASSWORD as FANVIL_PASSWORD, USER as FANVIL_USER};
+pub use freeswitch::{PASSWORD as FREESWITCH_PASSWORD, USER as FREESWITCH_USER};
 pub use grandstream_gxp::PASSWORD as GXP_PASSWORD;
 pub use grandstream_ucm::{PASSWORD as UCM_PASSWORD, USER as UCM_USER, UcmCookies};
+pub use kazoo::{
+    ACCOUNT_ID as KAZOO_ACCOUNT_ID, ACCOUNT_NAME as KAZOO_ACCOUNT_NAME, PASSWORD as KAZOO_PASSWORD, USER as KAZOO_USER,
+};
 pub use poly::{PASSWORD as POLY_PASSWORD, USER as POLY_USER};
 pub use snom::{PASSWORD as SNOM_PASSWORD, USER as SNOM_USER};
 pub use systems::{SYSTEMS, System, find as find_system};
@@ -98,6 +120,7 @@ pub use vodia::{
     ADMIN as VODIA_ADMIN, ADMIN_PASSWORD as VODIA_ADMIN_PASSWORD, DOMAIN as VODIA_DOMAIN,
     WEB_PASSWORD as VODIA_WEB_PASSWORD,
 };
+pub use wazo::{PASSWORD as WAZO_PASSWORD, USER as WAZO_USER};
 pub use yealink::{PASSWORD as YEALINK_PASSWORD, RemoteControl as YealinkRemoteControl, USER as YEALINK_USER};
 pub use yeastar::{CLIENT_ID as YEASTAR_CLIENT_ID, CLIENT_SECRET as YEASTAR_SECRET, YeastarTokens};
 pub use yeastar_s::{PASSWORD as YEASTAR_S_PASSWORD, USER as YEASTAR_S_USER};
@@ -128,6 +151,9 @@ pub struct Received {
     pub body: String,
     /// The caller's address: the same one for requests over one kept-alive connection.
     pub peer: SocketAddr,
+    /// Every header as sent, names in lower case, in order (for the systems
+    /// that take a token in their own header, such as `X-Auth-Token`).
+    pub headers: Vec<(String, String)>,
 }
 
 impl Received {
@@ -144,6 +170,11 @@ impl Received {
     /// The first parameter named `name`.
     pub fn param(&self, name: &str) -> Option<String> {
         self.params().into_iter().find(|(k, _)| k == name).map(|(_, v)| v)
+    }
+
+    /// The first header named `name` (lower case), as sent.
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers.iter().find(|(k, _)| k == name).map(|(_, v)| v.as_str())
     }
 }
 
@@ -387,6 +418,10 @@ async fn handle(
         user_agent: header(header::USER_AGENT),
         body: String::from_utf8_lossy(&body).into_owned(),
         peer,
+        headers: headers
+            .iter()
+            .map(|(k, v)| (k.as_str().to_string(), String::from_utf8_lossy(v.as_bytes()).into_owned()))
+            .collect(),
     };
     if got.path == "/_standin/received" {
         return axum::Json(shared.received.lock().map(|r| r.iter().cloned().collect::<Vec<_>>()).unwrap_or_default())

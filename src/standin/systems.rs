@@ -9,8 +9,8 @@
 use axum::response::Response;
 
 use super::{
-    Received, Shared, ami, baresip, cisco, click2call, fanvil, grandstream_gxp, grandstream_ucm, iqx, poly, snom,
-    threecx, vodia, voispeed, yealink, yeastar, yeastar_s,
+    Received, Shared, ami, asterisk_ari, baresip, cisco, click2call, fanvil, freeswitch, grandstream_gxp,
+    grandstream_ucm, iqx, kazoo, poly, snom, threecx, vodia, voispeed, wazo, yealink, yeastar, yeastar_s,
 };
 
 /// One system the stand-in speaks.
@@ -139,6 +139,33 @@ pub static SYSTEMS: &[System] = &[
         serves: |p| p == "/remote_call.htm",
         answer: |_, got| vodia::remote_call(got),
     },
+    System {
+        name: "asterisk-ari",
+        about: "Asterisk REST Interface (ARI): channels originate, hangup, dtmf, redirect, hold",
+        serves: |p| {
+            let p = p.strip_prefix("/asterisk").unwrap_or(p);
+            p == "/ari/channels" || p.starts_with("/ari/channels/")
+        },
+        answer: asterisk_ari::answer,
+    },
+    System {
+        name: "freeswitch",
+        about: "FreeSWITCH mod_xml_rpc /api/ commands: originate, uuid_kill, uuid_transfer, uuid_send_dtmf, uuid_hold",
+        serves: freeswitch::serves,
+        answer: freeswitch::answer,
+    },
+    System {
+        name: "wazo",
+        about: "Wazo Platform: wazo-auth tokens, wazo-calld calls; webhookd call events pushed",
+        serves: wazo::serves,
+        answer: wazo::answer,
+    },
+    System {
+        name: "kazoo",
+        about: "2600Hz Kazoo Crossbar: user_auth tokens, quickcall, channel hangup/transfer; channel webhooks pushed",
+        serves: kazoo::serves,
+        answer: kazoo::answer,
+    },
 ];
 
 /// The system named `name`.
@@ -184,6 +211,12 @@ mod tests {
             ("yeastar-s", "/api/v2.0.0/call/dial"),
             ("yeastar-s", "/api/v1.1.0/login"),
             ("vodia", "/remote_call.htm"),
+            ("asterisk-ari", "/ari/channels/webdial-1/dtmf"),
+            ("freeswitch", "/api/originate"),
+            ("wazo", "/api/auth/0.1/token"),
+            ("wazo", "/api/calld/1.0/calls/1765000000.42/dtmf"),
+            ("kazoo", "/v2/user_auth"),
+            ("kazoo", "/v2/accounts/91eb05e5/users/72855158/quickcall/201"),
         ];
         for (name, path) in samples {
             let serving: Vec<&str> = SYSTEMS.iter().filter(|s| (s.serves)(path)).map(|s| s.name).collect();

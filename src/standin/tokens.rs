@@ -24,6 +24,14 @@ impl Tokens {
     /// A new random token, accepted from now on.
     pub fn issue(&self) -> String {
         let token = format!("{:032x}", ulid::Ulid::generate().0);
+        self.accept(&token);
+        token
+    }
+
+    /// `token`, chosen by the caller, accepted from now on as if issued
+    /// (for ids a system takes from its client, such as ARI's `channelId`).
+    pub fn accept(&self, token: &str) {
+        let token = token.to_string();
         if let Ok(mut t) = self.inner.lock() {
             if t.valid.len() >= KEEP {
                 t.valid.clear();
@@ -32,9 +40,8 @@ impl Tokens {
                 t.issued.pop_front();
             }
             t.valid.insert(token.clone());
-            t.issued.push_back(token.clone());
+            t.issued.push_back(token);
         }
-        token
     }
 
     /// Whether `token` was issued and has not expired.

@@ -21,6 +21,8 @@ pub enum Method {
     Get,
     Post,
     Put,
+    /// Only in the full form (REST APIs hang up with it); an IQX line has no `{DELETE}`.
+    Delete,
 }
 
 impl Method {
@@ -29,6 +31,7 @@ impl Method {
             Method::Get => "GET",
             Method::Post => "POST",
             Method::Put => "PUT",
+            Method::Delete => "DELETE",
         }
     }
 }

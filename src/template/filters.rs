@@ -28,6 +28,24 @@ pub(super) fn add(env: &mut Environment<'static>) {
         signature(mac, &v, encoding.as_deref())
     });
     env.add_filter("from_json", from_json);
+    env.add_filter("pick", pick);
+}
+
+/// What [`pick`]'s refusal says, so the load-time try (whose sample
+/// extension need not be in the admin's map) can tell it apart.
+pub(super) const NOT_IN_MAP: &str = "is not a key of";
+
+/// `{{ extension | pick(users, 'users') }}`: the value the admin's map
+/// gives for this key, for APIs that name users by id rather than by
+/// extension. A key the map lacks refuses the request (`invalid_request`,
+/// nothing sent, not even a login), like a desk phone missing from
+/// `phones`; `name` is the map's name in `vars`, for the message.
+fn pick(key: Value, map: Value, name: Option<String>) -> Result<Value, Error> {
+    let found = map.get_item(&key).ok().filter(|v| !v.is_undefined() && !v.is_none());
+    found.ok_or_else(|| {
+        let name = name.unwrap_or_else(|| "the map".into());
+        Error::new(ErrorKind::InvalidOperation, format!("\"{key}\" {NOT_IN_MAP} `{name}`"))
+    })
 }
 
 fn invalid(e: impl std::fmt::Display) -> Error {
@@ -112,6 +130,21 @@ mod tests {
         }
         // What digest-style logins build: md5 of "user:realm:password".
         assert_eq!(eval("(v ~ ':standin:' ~ 'pw') | md5", "admin"), eval("v | md5", "admin:standin:pw"));
+    }
+
+    #[test]
+    fn pick_gives_the_maps_value_or_refuses_a_key_it_lacks() {
+        let env = super::super::new_env();
+        let map: std::collections::BTreeMap<&str, &str> = [("201", "uuid-201")].into();
+        let users = minijinja::context! { users => map };
+        let pick = |key: &str| {
+            let source = format!("{key:?} | pick(users, 'users')");
+            let e = env.compile_expression(&source).map_err(|e| e.to_string())?;
+            e.eval(&users).map(|r| r.to_string()).map_err(|e| e.to_string())
+        };
+        assert_eq!(pick("201").as_deref(), Ok("uuid-201"));
+        let refused = pick("202").unwrap_err();
+        assert!(refused.contains(&format!("\"202\" {} `users`", super::NOT_IN_MAP)), "{refused}");
     }
 
     #[test]

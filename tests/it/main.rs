@@ -23,6 +23,7 @@ mod metrics;
 mod numbers;
 mod once;
 mod presets;
+mod presets_pbx;
 mod openapi;
 mod presets_misc;
 mod presets_phones;
