@@ -22,6 +22,7 @@ mod events;
 mod health;
 mod metrics;
 mod openapi;
+mod pages;
 
 use std::sync::Arc;
 
@@ -52,6 +53,7 @@ pub fn router(gateway: Arc<Gateway>) -> Router {
         .merge(admin::router())
         .merge(metrics::router())
         .merge(openapi::router())
+        .merge(pages::router())
         .fallback(not_found)
         .with_state(gateway)
         .layer(DefaultBodyLimit::max(MAX_BODY))

@@ -136,6 +136,13 @@ pub struct Sent {
     pub data: Value,
 }
 
+impl From<reqwest::Response> for Events {
+    /// Reads any server-sent event stream (`/v1/events`, `/v1/pop`).
+    fn from(resp: reqwest::Response) -> Self {
+        Events { resp, buf: String::new() }
+    }
+}
+
 impl Events {
     /// The next event, or `None` if none comes within `within` or the stream ends.
     pub async fn next(&mut self, within: Duration) -> Option<Sent> {

@@ -24,6 +24,7 @@ mod numbers;
 mod once;
 mod presets;
 mod openapi;
+mod pages;
 mod presets_misc;
 mod presets_phones;
 mod real_baresip;
