@@ -44,6 +44,7 @@ const CSS: &str = "text/css; charset=utf-8";
 /// The files under `/assets/`, by name, with their content type.
 const ASSETS: &[(&str, &str, &str)] = &[
     ("pages.css", CSS, include_str!("assets/pages.css")),
+    ("icon.svg", "image/svg+xml", include_str!("assets/icon.svg")),
     ("common.js", JS, include_str!("assets/common.js")),
     ("admin.js", JS, include_str!("assets/admin.js")),
     ("call.js", JS, include_str!("assets/call.js")),

@@ -75,10 +75,10 @@
     if ('disabled' in el && el.tagName !== 'A') { el.disabled = on; }
   }
 
-  function words(status, body) {
+  function words(status, body, number) {
     var said = (body && body.message) || '';
     switch (body && body.status) {
-      case 'accepted': return 'Calling ' + (body.number || '') + ': your phone rings first.';
+      case 'accepted': return 'Calling ' + number + ': your phone rings first.';
       case 'dry_run': return 'Dry run: nothing was sent.';
       case 'open_uri': return 'Opening your phone app…';
       default:
@@ -133,10 +133,10 @@
       busy(target, false);
       var b = answer.body || {};
       if (answer.status === 401 && !givenKey) {
-        askKey(target, words(401, b), function () { dial(number, el); });
+        askKey(target, words(401, b, number), function () { dial(number, el); });
         return answer;
       }
-      show(target, b.status || 'error', words(answer.status, b));
+      show(target, b.status || 'error', words(answer.status, b, number));
       if (b.status === 'open_uri' && b.uri) { window.location.href = b.uri; }
       return answer;
     }, function (err) {
