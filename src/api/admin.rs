@@ -16,7 +16,7 @@ use axum::routing::{get, post};
 use serde::Serialize;
 
 use super::actions::{self, ActionBody};
-use super::{credential, query_param};
+use super::{credential, only_get, only_post, query_param};
 use crate::call::{Gateway, Report, Trigger};
 use crate::guard::keys::{self, Caller};
 use crate::outcome::{ActionResult, Refusal};
@@ -24,8 +24,8 @@ use crate::outcome::{ActionResult, Refusal};
 pub(super) fn router() -> Router<Arc<Gateway>> {
     Router::new()
         .route("/v1/admin/reload", post(reload).get(last_reload))
-        .route("/v1/admin/branches", get(branches))
-        .route("/v1/admin/dial", post(test_dial))
+        .route("/v1/admin/branches", get(branches).fallback(only_get))
+        .route("/v1/admin/dial", post(test_dial).fallback(only_post))
 }
 
 /// Reload the profiles now.

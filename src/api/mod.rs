@@ -86,6 +86,16 @@ fn panicked(_: Box<dyn std::any::Any + Send + 'static>) -> Response {
     respond(ActionResult::internal(&id, None, "", "the gateway failed while handling this request"), false)
 }
 
+/// Any method but `GET` on a route that only reads (a page, a stream).
+async fn only_get(method: Method, uri: Uri) -> Response {
+    refused(Refusal::InvalidRequest(format!("{method} is not allowed on {}: use GET", uri.path())))
+}
+
+/// Any method but `POST` on a route that acts.
+async fn only_post(method: Method, uri: Uri) -> Response {
+    refused(Refusal::InvalidRequest(format!("{method} is not allowed on {}: use POST", uri.path())))
+}
+
 /// A refusal before any branch or action was read.
 fn refused(refusal: Refusal) -> Response {
     let id = ulid::Ulid::generate().to_string();

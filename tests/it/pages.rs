@@ -105,6 +105,12 @@ async fn pages_are_served_with_their_types_security_headers_and_anchors() {
     assert_eq!(status, 404, "{body}");
     let (status, _) = get_json(&app, "/assets/nope.js", None).await;
     assert_eq!(status, 404);
+    for (method, path) in [("POST", "/"), ("PUT", "/call"), ("POST", "/v1/pop"), ("GET", "/v1/admin/dial")] {
+        let resp = app.client.request(method.parse().unwrap(), format!("{}{path}", app.url)).send().await.unwrap();
+        let (status, body) = read(resp).await;
+        assert_eq!((status, body["status"].as_str()), (400, Some("invalid_request")), "{method} {path}: {body}");
+    }
+    assert!(app.received().is_empty());
 
     let resp = get(&app, "/webdial.js", None).await;
     assert_eq!(header(&resp, "content-type"), "text/javascript; charset=utf-8");

@@ -28,7 +28,7 @@ use axum::http::{HeaderName, HeaderValue, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 
-use super::refused;
+use super::{only_get, refused};
 use crate::call::Gateway;
 use crate::outcome::Refusal;
 
@@ -53,11 +53,11 @@ const ASSETS: &[(&str, &str, &str)] = &[
 
 pub(super) fn router() -> Router<Arc<Gateway>> {
     Router::new()
-        .route("/", get(admin_page))
-        .route("/call", get(call_page))
-        .route("/pop", get(pop_page))
-        .route("/webdial.js", get(webdial_js))
-        .route("/assets/{file}", get(asset))
+        .route("/", get(admin_page).fallback(only_get))
+        .route("/call", get(call_page).fallback(only_get))
+        .route("/pop", get(pop_page).fallback(only_get))
+        .route("/webdial.js", get(webdial_js).fallback(only_get))
+        .route("/assets/{file}", get(asset).fallback(only_get))
         .merge(whoami::router())
         .merge(pop::router())
 }

@@ -23,7 +23,7 @@ use serde::Serialize;
 use tokio::sync::broadcast::error::RecvError;
 
 use crate::api::events::KEEP_ALIVE;
-use crate::api::{credential, refused};
+use crate::api::{credential, only_get, refused};
 use crate::call::Gateway;
 use crate::call::events::Watch;
 use crate::events::{CallEvent, Direction, EventType, Published};
@@ -31,7 +31,7 @@ use crate::outcome::{ActionResult, Refusal};
 use crate::settings::PopLink;
 
 pub(in crate::api) fn router() -> Router<Arc<Gateway>> {
-    Router::new().route("/v1/pop", get(pop_stream))
+    Router::new().route("/v1/pop", get(pop_stream).fallback(only_get))
 }
 
 /// One incoming call, as the screen-pop page shows it.

@@ -12,13 +12,13 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use serde::Serialize;
 
-use crate::api::{credential, query_param, refused};
+use crate::api::{credential, only_get, query_param, refused};
 use crate::call::Gateway;
 use crate::guard::keys::{self, Caller};
 use crate::outcome::{ActionResult, Refusal};
 
 pub(in crate::api) fn router() -> Router<Arc<Gateway>> {
-    Router::new().route("/v1/whoami", get(whoami))
+    Router::new().route("/v1/whoami", get(whoami).fallback(only_get))
 }
 
 /// The caller, as the gateway sees it.
