@@ -250,6 +250,16 @@ async fn the_pop_link_is_built_on_the_server_and_a_hostile_caller_cannot_change_
     assert_eq!(pairs, [("q".to_string(), hostile.to_string()), ("from".into(), "pbx".into())], "{shown}");
     assert!(url.fragment().is_none() && !shown.contains('<') && !shown.contains('"'), "{shown}");
 
+    // Reconnecting with Last-Event-ID: the calls since, and only incoming ones to 201.
+    notify(&app, "8", "201", "+390277777777", 5).await;
+    let missed = pops.next(WAIT).await.expect("the next call");
+    drop(pops);
+    let resp = app.client.get(format!("{}/v1/pop?extension=201", app.url)).header("last-event-id", &pop.id);
+    let mut again = Events::from(resp.send().await.unwrap());
+    let replayed = again.next(WAIT).await.expect("replayed");
+    assert_eq!((replayed.id.as_str(), replayed.data["remote"].as_str()), (missed.id.as_str(), Some("+390277777777")));
+    assert!(again.next(Duration::from_millis(200)).await.is_none(), "nothing else since");
+
     // A call on a branch without a link: the pop, with no link.
     let plain = spawn(&[("milan", MILAN)]).await;
     let mut pops = pop_stream(&plain, "extension=201&branch=milan").await;

@@ -131,7 +131,8 @@
       return;
     }
     button.disabled = false;
+    // Each time the stream (re)opens, the call record fills in what it missed meanwhile.
     P.stream('/v1/events?branch=' + encodeURIComponent(branch) + '&extension=' + encodeURIComponent(ext),
-      'call', onEvent);
+      'call', onEvent, function (s) { if (s === 'open' && dialId !== null) { catchUp(); } });
   });
 }());
