@@ -141,3 +141,25 @@ pub(super) async fn asset(Path(file): Path<String>) -> Response {
         None => refused(Refusal::NoSuchPath { method: "GET".into(), path: format!("/assets/{file}") }),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Every `/assets/NAME` a page or script names is served, so a renamed
+    /// file cannot leave a page without its script or style.
+    #[test]
+    fn every_asset_a_page_names_is_served() {
+        let pages =
+            [include_str!("assets/admin.html"), include_str!("assets/call.html"), include_str!("assets/pop.html")];
+        let named = regex::Regex::new(r#""/assets/([^"]+)""#).unwrap();
+        let mut seen = 0;
+        for page in pages {
+            for c in named.captures_iter(page) {
+                assert!(ASSETS.iter().any(|(name, _, _)| *name == &c[1]), "{} is not served", &c[1]);
+                seen += 1;
+            }
+        }
+        assert!(seen >= 9, "each page names its style, icon and scripts");
+    }
+}

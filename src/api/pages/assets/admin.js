@@ -13,8 +13,8 @@
 
   function testForm(branch) {
     var form = P.el('form', { 'class': 'test', 'data-branch': branch });
-    var ext = P.el('input', { type: 'text', name: 'extension', placeholder: 'extension', required: '', autocomplete: 'off' });
-    var num = P.el('input', { type: 'text', name: 'number', placeholder: 'number', required: '', autocomplete: 'off' });
+    var ext = P.el('input', { type: 'text', name: 'extension', placeholder: 'extension', 'aria-label': 'extension', required: '', autocomplete: 'off' });
+    var num = P.el('input', { type: 'text', name: 'number', placeholder: 'number', 'aria-label': 'number', required: '', autocomplete: 'off' });
     var dry = P.el('input', { type: 'checkbox', name: 'dry_run' });
     dry.checked = true;
     var dryLabel = P.el('label', {});
