@@ -17,8 +17,7 @@ use serde::Serialize;
 
 use super::actions::{self, ActionBody};
 use super::{credential, only_get, only_post, query_param};
-use crate::call::{Gateway, Report, Trigger};
-use crate::guard::keys::{self, Caller};
+use crate::call::{BranchState, Gateway, Report, Trigger};
 use crate::outcome::{ActionResult, Refusal};
 
 pub(super) fn router() -> Router<Arc<Gateway>> {
@@ -46,8 +45,8 @@ pub(super) fn router() -> Router<Arc<Gateway>> {
     )
 )]
 pub(super) async fn reload(State(gw): State<Arc<Gateway>>, headers: HeaderMap, uri: Uri) -> Response {
-    if let Err(refused) = admin(&gw, &headers, &uri, "reload") {
-        return *refused;
+    if let Some(refused) = unless_admin(&gw, &headers, &uri, "reload") {
+        return refused;
     }
     Json(&*gw.reload(Trigger::Api).await).into_response()
 }
@@ -64,33 +63,16 @@ pub(super) async fn reload(State(gw): State<Arc<Gateway>>, headers: HeaderMap, u
     )
 )]
 pub(super) async fn last_reload(State(gw): State<Arc<Gateway>>, headers: HeaderMap, uri: Uri) -> Response {
-    if let Err(refused) = admin(&gw, &headers, &uri, "reload") {
-        return *refused;
+    if let Some(refused) = unless_admin(&gw, &headers, &uri, "reload") {
+        return refused;
     }
     Json(&*gw.last_reload()).into_response()
-}
-
-/// One branch as the admin page shows it.
-#[derive(Debug, Serialize, utoipa::ToSchema)]
-pub(super) struct Branch {
-    /// The branch: its profile's file name without `.yaml`.
-    branch: String,
-    /// The profile's `name:`, if it has one.
-    name: Option<String>,
-    /// `loaded`, or `failed` when its file's last load failed.
-    state: &'static str,
-    /// Served (dials work): loaded, or failed but kept at its last good version.
-    served: bool,
-    /// The last load's first problem, as `FILE:LINE:COL: message`.
-    error: Option<String>,
-    /// The actions its profile has (of the version served).
-    actions: Vec<String>,
 }
 
 /// Every branch, also those whose file did not load, by name.
 #[derive(Debug, Serialize, utoipa::ToSchema)]
 pub(super) struct Branches {
-    branches: Vec<Branch>,
+    branches: Vec<BranchState>,
 }
 
 /// Every branch with its load state and its error (`FILE:LINE:COL:
@@ -107,36 +89,10 @@ pub(super) struct Branches {
     )
 )]
 pub(super) async fn branches(State(gw): State<Arc<Gateway>>, headers: HeaderMap, uri: Uri) -> Response {
-    let scope = match admin(&gw, &headers, &uri, "branches") {
-        Ok(scope) => scope,
-        Err(refused) => return *refused,
-    };
-    let snapshot = gw.snapshot();
-    let profiles = &snapshot.profiles;
-    let mut list: Vec<Branch> = profiles
-        .iter()
-        .map(|p| Branch {
-            branch: p.branch.clone(),
-            name: p.name.clone(),
-            state: if profiles.broken(&p.branch).is_some() { "failed" } else { "loaded" },
-            served: true,
-            error: profiles.broken(&p.branch).map(str::to_string),
-            actions: p.action_names().map(str::to_string).collect(),
-        })
-        .collect();
-    for (branch, why) in profiles.broken_all().filter(|(b, _)| profiles.get(b).is_none()) {
-        list.push(Branch {
-            branch: branch.to_string(),
-            name: None,
-            state: "failed",
-            served: false,
-            error: Some(why.to_string()),
-            actions: Vec::new(),
-        });
+    match gw.branches(&credential(&headers, query_param(&uri, "key"))) {
+        Ok(branches) => Json(Branches { branches }).into_response(),
+        Err(r) => refusal(&r, "branches"),
     }
-    list.retain(|b| scope.as_ref().is_none_or(|s| s.contains(&b.branch)));
-    list.sort_by(|a, b| a.branch.cmp(&b.branch));
-    Json(Branches { branches: list }).into_response()
 }
 
 /// The admin page's test form: a dial (a dry run, or a real one) that
@@ -157,26 +113,19 @@ pub(super) async fn test_dial(
     uri: Uri,
     body: Result<Json<ActionBody>, JsonRejection>,
 ) -> Response {
-    if let Err(refused) = admin(&gw, &headers, &uri, "dial") {
-        return *refused;
+    if let Some(refused) = unless_admin(&gw, &headers, &uri, "dial") {
+        return refused;
     }
     actions::post(gw, "dial".into(), headers, uri, body).await
 }
 
-/// The caller's branches (`None`: all) if it may administer the gateway,
-/// else the refusal answer.
-fn admin(gw: &Gateway, headers: &HeaderMap, uri: &Uri, action: &str) -> Result<Option<Vec<String>>, Box<Response>> {
-    let snapshot = gw.snapshot();
-    let credential = credential(headers, query_param(uri, "key"));
-    let checked =
-        keys::authenticate(&snapshot.settings.keys, &credential).and_then(|c| keys::may_administer(&c).map(|()| c));
-    match checked {
-        Ok(Caller::Key(k)) => Ok(k.branches.clone()),
-        Ok(Caller::Local | Caller::Anonymous) => Ok(None),
-        Err(e) => {
-            let id = ulid::Ulid::generate().to_string();
-            let result = ActionResult::refused(&id, &Refusal::from(e), None, action);
-            Err(Box::new((result.http_status(), Json(result)).into_response()))
-        }
-    }
+/// The refusal answer, unless the caller may administer the gateway.
+fn unless_admin(gw: &Gateway, headers: &HeaderMap, uri: &Uri, action: &str) -> Option<Response> {
+    gw.administer(&credential(headers, query_param(uri, "key"))).err().map(|r| refusal(&r, action))
+}
+
+fn refusal(refusal: &Refusal, action: &str) -> Response {
+    let id = ulid::Ulid::generate().to_string();
+    let result = ActionResult::refused(&id, refusal, None, action);
+    (result.http_status(), Json(result)).into_response()
 }
