@@ -3,6 +3,7 @@
 
 mod actions;
 mod answers;
+mod browser;
 mod api;
 mod calls;
 mod cli;

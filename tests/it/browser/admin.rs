@@ -1,0 +1,105 @@
+//! `/`, the admin page: every branch with its load state (a broken
+//! profile's `FILE:LINE:COL: message`), the recent dials, the live events,
+//! and the per-branch test form (a dry run sends nothing).
+
+use std::time::Duration;
+
+use serde_json::json;
+
+use super::{Browser, MILAN, pbx_reports};
+use crate::helpers::{CLICK2CALL, read, spawn_with};
+
+#[tokio::test]
+async fn lists_branches_with_a_broken_profiles_error_the_recent_dials_and_live_events() {
+    let Some(b) = Browser::open().await else { return };
+    let app = spawn_with(&[("demo-voispeed", MILAN), ("demo-click2call", CLICK2CALL)], &[], |s| {
+        s.watch_profiles = false;
+    })
+    .await;
+    pbx_reports(&app, "demo-voispeed", Duration::from_millis(150));
+    // A profile added with a mistake on line 3: listed, failed, with where.
+    std::fs::write(
+        app.dir().join("profiles/demo-broken.yaml"),
+        "extends: presets/voispeed.yaml\nvars: {scheme: http, host: PBXHOST, token: t}\ntimeout: soon\n",
+    )
+    .expect("write profile");
+    let (code, report) =
+        read(app.client.post(format!("{}/v1/admin/reload", app.url)).send().await.expect("reload")).await;
+    assert_eq!((code, report["ok"].as_bool()), (200, Some(false)), "{report}");
+    let mut ids = Vec::new();
+    for number in ["0212345678", "0612345678"] {
+        let (code, dial) = app.post(json!({"branch": "demo-voispeed", "extension": "201", "number": number})).await;
+        assert_eq!(code, 200, "{dial}");
+        ids.push(dial["id"].as_str().expect("id").to_string());
+    }
+
+    b.goto(&format!("{}/", app.url)).await;
+    let rows = b
+        .until(
+            "the three branches",
+            "const rows = [...document.querySelectorAll('#branches tr[data-branch]')];
+             return rows.length >= 3 && rows.map(r => [r.dataset.branch, r.dataset.state,
+               r.querySelector('td.error').textContent.trim()]);",
+        )
+        .await;
+    let rows = rows.as_array().expect("rows");
+    let row = |name: &str| rows.iter().find(|r| r[0] == name).unwrap_or_else(|| panic!("no row for {name}: {rows:?}"));
+    assert_eq!(row("demo-voispeed")[1], "loaded", "{rows:?}");
+    assert_eq!(row("demo-voispeed")[2], "", "a loaded branch shows no error: {rows:?}");
+    assert_eq!(row("demo-click2call")[1], "loaded", "{rows:?}");
+    let broken = row("demo-broken");
+    assert_eq!(broken[1], "failed", "{rows:?}");
+    let error = broken[2].as_str().unwrap_or("");
+    let located = regex::Regex::new(r"demo-broken\.yaml:3:\d+: \S").expect("regex");
+    assert!(located.is_match(error), "FILE:LINE:COL: message, got {error:?}");
+    assert_eq!(
+        b.js("return document.querySelectorAll('form.test[data-branch=\"demo-broken\"]').length", vec![]).await,
+        0,
+        "a branch that never loaded has no test form"
+    );
+
+    // The recent dials, newest first.
+    let recent = b.until("the recent dials", "const r = [...document.querySelectorAll('#recent tr[data-id]')].map(t => t.dataset.id); return r.length >= 2 && r;").await;
+    assert_eq!(recent[0], ids[1].as_str(), "newest first: {recent}");
+    assert_eq!(recent[1], ids[0].as_str(), "{recent}");
+
+    // A dial while the page is open: its events arrive live, and it joins the recent dials.
+    let (code, dial) = app.post(json!({"branch": "demo-voispeed", "extension": "202", "number": "0298765432"})).await;
+    assert_eq!(code, 200, "{dial}");
+    let id = dial["id"].as_str().expect("id");
+    b.until("the live events", "return document.querySelectorAll('#events li[data-type]').length >= 3").await;
+    let types =
+        b.js("return [...document.querySelectorAll('#events li[data-type]')].map(l => l.dataset.type)", vec![]).await;
+    assert_eq!(types[0], "ended", "newest first: {types}");
+    assert!(types.as_array().is_some_and(|t| t.contains(&json!("answered"))), "{types}");
+    let first = b
+        .until(
+            "the new dial at the top of the recent dials",
+            &format!("const r = document.querySelector('#recent tr[data-id]'); return r && r.dataset.id === {id:?};"),
+        )
+        .await;
+    assert_eq!(first, true);
+
+    // The test form: a dry run shows what would be sent, and sends nothing.
+    let before = app.received().len();
+    let form = "form.test[data-branch=\"demo-voispeed\"]";
+    b.fill(&format!("{form} input[name=extension]"), "201").await;
+    b.fill(&format!("{form} input[name=number]"), "0211111111").await;
+    let checked = b.js(&format!("return document.querySelector('{form} input[name=dry_run]').checked"), vec![]).await;
+    assert_eq!(checked, true, "dry run is the default");
+    b.click(&format!("{form} [type=submit]")).await;
+    let result = b.text(&format!("{form} output.result")).await;
+    let result = if result.contains("dry_run") {
+        result
+    } else {
+        b.until("the dry run's answer", &format!("const o = document.querySelector('{form} output.result'); return o.textContent.includes('dry_run') && o.textContent;")).await.as_str().unwrap_or("").to_string()
+    };
+    assert!(result.contains("0211111111"), "the request that would be sent: {result}");
+    assert_eq!(app.received().len(), before, "a dry run sends nothing to the PBX");
+    // The reload section tells the last reload's result.
+    let reload = b.text("#reload").await;
+    assert!(reload.contains("demo-broken"), "the last reload's failure: {reload}");
+
+    b.screenshot_for_docs("admin.png").await;
+    b.close().await;
+}

@@ -1,0 +1,80 @@
+//! The key prompt: with keys configured a page asks for one, says a wrong
+//! one was refused (the 401 in words) and sends nothing with it, and asks
+//! for the right one once per browser session.
+
+use webdial::settings::KeySpec;
+
+use super::{Browser, MILAN};
+use crate::helpers::spawn_with;
+
+const DESK: &str = "desk-0123456789abcdef";
+
+/// The call's state once the gateway accepted the dial.
+const ACCEPTED: &str =
+    "return ['requested', 'ringing', 'answered', 'ended'].includes(document.getElementById('state').dataset.state)";
+
+/// True when `css` matches an element that is displayed.
+fn shown(css: &str) -> String {
+    format!(
+        "const e = document.querySelector({}); return !!e && !e.closest('[hidden]') && e.getClientRects().length > 0;",
+        serde_json::to_string(css).unwrap_or_default()
+    )
+}
+
+/// Clicks `#dial` once the page shows it enabled with no key form in the way.
+async fn dial_when_ready(b: &Browser) {
+    b.until("the dial button, enabled", "const d = document.getElementById('dial'); return !!d && !d.disabled").await;
+    b.click("#dial").await;
+}
+
+#[tokio::test]
+async fn a_wrong_key_is_refused_in_words_and_the_right_one_is_asked_once_per_session() {
+    let Some(b) = Browser::open().await else { return };
+    let app = spawn_with(&[("milan", MILAN)], &[], |s| {
+        let desk = KeySpec::new("desk".into(), DESK.into(), vec!["milan".into()], None).expect("key");
+        s.keys = vec![desk];
+        s.dedupe_window = std::time::Duration::ZERO;
+    })
+    .await;
+    let page = format!("{}/call?branch=milan&ext=201&number=0212345678", app.url);
+    b.goto(&page).await;
+    // Asked at once, or on the first dial's 401.
+    let asked = b.js(&shown("#key-form"), vec![]).await;
+    if asked != true {
+        dial_when_ready(&b).await;
+    }
+    b.until("the key form", &shown("#key-form")).await;
+    assert_eq!(b.js("return document.getElementById('key').type", vec![]).await, "password");
+
+    b.fill("#key", "wrong-0123456789abcdef").await;
+    b.click("#key-save").await;
+    let error = b.until("the refusal", "const e = document.getElementById('key-error'); return e && e.textContent.includes('401') && e.textContent;").await;
+    let error = error.as_str().unwrap_or("");
+    assert!(error.split_whitespace().count() >= 3, "the 401 in words: {error:?}");
+    b.until("the key form again", &shown("#key-form")).await;
+    assert!(app.received().is_empty(), "a refused key reaches no PBX");
+
+    b.fill("#key", DESK).await;
+    b.click("#key-save").await;
+    b.until("the key form gone", &format!("return !({})", &shown("#key-form")[..])).await;
+    let stored = b.js("return sessionStorage.getItem('webdial.key')", vec![]).await;
+    assert_eq!(stored, DESK, "kept for the browser session");
+    if app.received().is_empty() {
+        dial_when_ready(&b).await;
+    }
+    b.until("the dial accepted", ACCEPTED).await;
+    assert_eq!(app.only_request().param("ext").as_deref(), Some("201"));
+
+    // Reloaded: not asked again; the stored key dials.
+    b.c.refresh().await.unwrap_or_else(|e| panic!("reload: {e}"));
+    b.record_fetches().await;
+    dial_when_ready(&b).await;
+    b.until("the second dial sent", "return (window.__sent || []).some(r => r.method === 'POST')").await;
+    assert_eq!(b.js(&shown("#key-form"), vec![]).await, false, "the key is asked once per session");
+    let sent = b.dials_sent().await;
+    assert_eq!(sent.len(), 1, "{sent:?}");
+    assert_eq!(sent[0]["auth"], format!("Bearer {DESK}"), "sent as a bearer token");
+    b.until("the second dial accepted", ACCEPTED).await;
+    assert_eq!(app.received().len(), 2, "the second dial reached the PBX");
+    b.close().await;
+}

@@ -1,0 +1,100 @@
+//! `/webdial.js` on an intranet page of another origin: from an origin in
+//! `cors.origins` its `tel:` links and `data-webdial-number` elements (also
+//! ones added later) dial in one click with the result beside them; from
+//! an origin not listed the browser's CORS check stops the dial, the PBX
+//! receives nothing and the result says so.
+
+use std::time::Duration;
+
+use webdial::settings::{Cors, KeySpec};
+
+use super::{Browser, MILAN, Site};
+use crate::helpers::{App, spawn_with};
+
+const DESK: &str = "desk-0123456789abcdef";
+
+/// An intranet page including the gateway's script.
+fn page(gateway: &str) -> String {
+    format!(
+        "<!doctype html><html><head><title>CRM</title></head><body>
+         <p>Milan office: <a id=\"link\" href=\"tel:0212345678\">02 1234 5678</a></p>
+         <p>Rome office: <span id=\"num\" data-webdial-number=\"0612345678\">06 1234 5678</span></p>
+         <div id=\"later\"></div>
+         <script src=\"{gateway}/webdial.js\" data-branch=\"milan\" data-ext=\"201\" data-key=\"{DESK}\"></script>
+         </body></html>"
+    )
+}
+
+/// The result shown right after `css`: its `data-status` and words.
+async fn result_after(b: &Browser, css: &str) -> (String, String) {
+    let q = serde_json::to_string(css).unwrap_or_default();
+    let got = b
+        .until(
+            &format!("the result beside {css}"),
+            &format!(
+                "const r = document.querySelector({q}).nextElementSibling;
+                 return r && r.matches('span.webdial-result') && r.dataset.status && [r.dataset.status, r.textContent];"
+            ),
+        )
+        .await;
+    (got[0].as_str().unwrap_or("").to_string(), got[1].as_str().unwrap_or("").to_string())
+}
+
+/// The numbers the PBX was asked to dial.
+fn numbers(app: &App) -> Vec<String> {
+    app.received().iter().filter_map(|r| r.param("number")).collect()
+}
+
+#[tokio::test]
+async fn dials_from_an_allowed_origin_and_sends_nothing_from_another() {
+    let Some(b) = Browser::open().await else { return };
+    let (mut allowed, mut other) = (Site::bind().await, Site::bind().await);
+    let cors = Cors { origins: vec![allowed.origin.clone()] };
+    let app = spawn_with(&[("milan", MILAN)], &[], |s| {
+        s.cors = cors;
+        s.keys = vec![KeySpec::new("desk".into(), DESK.into(), vec!["milan".into()], None).expect("key")];
+    })
+    .await;
+    allowed.serve(page(&app.url));
+    other.serve(page(&app.url));
+
+    b.goto(&format!("{}/", allowed.origin)).await;
+    b.until("webdial.js loaded", "return !!window.webdial").await;
+    b.click("#link").await;
+    let (status, words) = result_after(&b, "#link").await;
+    assert_eq!(status, "accepted", "{words}");
+    assert_eq!(numbers(&app), ["0212345678"], "one click, one dial");
+    let here = b.js("return location.href", vec![]).await;
+    assert_eq!(here, format!("{}/", allowed.origin), "the tel: link did not navigate");
+
+    b.click("#num").await;
+    let (status, words) = result_after(&b, "#num").await;
+    assert_eq!(status, "accepted", "{words}");
+    assert_eq!(numbers(&app), ["0212345678", "0612345678"]);
+
+    // An element added after the script ran dials too.
+    b.js(
+        "const a = document.createElement('a'); a.id = 'added'; a.href = 'tel:0311111111'; a.textContent = 'Turin';
+         document.getElementById('later').appendChild(a);",
+        vec![],
+    )
+    .await;
+    b.click("#added").await;
+    let (status, words) = result_after(&b, "#added").await;
+    assert_eq!(status, "accepted", "{words}");
+    assert_eq!(numbers(&app).len(), 3);
+    let globals = b.js("return Object.keys(window).filter(k => k.toLowerCase().includes('webdial'))", vec![]).await;
+    assert_eq!(globals, serde_json::json!(["webdial"]), "no globals beyond window.webdial");
+
+    // From an origin the gateway does not list: the browser refuses the preflight.
+    b.goto(&format!("{}/", other.origin)).await;
+    b.until("webdial.js loaded", "return !!window.webdial").await;
+    b.click("#link").await;
+    let (status, words) = result_after(&b, "#link").await;
+    assert_eq!(status, "error", "{words}");
+    assert!(!words.trim().is_empty(), "the error in words");
+    // Give a request that slipped through time to arrive before saying none did.
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert_eq!(numbers(&app).len(), 3, "the PBX received nothing from a disallowed origin");
+    b.close().await;
+}
