@@ -13,10 +13,15 @@ const DESK: &str = "desk-0123456789abcdef";
 const ACCEPTED: &str =
     "return ['requested', 'ringing', 'answered', 'ended'].includes(document.getElementById('state').dataset.state)";
 
-/// True when `css` matches an element that is displayed.
+/// A script: true when `css` matches an element that is displayed.
 fn shown(css: &str) -> String {
+    format!("return {};", shown_expr(css))
+}
+
+/// As [`shown`], as an expression.
+fn shown_expr(css: &str) -> String {
     format!(
-        "const e = document.querySelector({}); return !!e && !e.closest('[hidden]') && e.getClientRects().length > 0;",
+        "(function () {{ const e = document.querySelector({}); return !!e && !e.closest('[hidden]') && e.getClientRects().length > 0; }})()",
         serde_json::to_string(css).unwrap_or_default()
     )
 }
@@ -56,7 +61,7 @@ async fn a_wrong_key_is_refused_in_words_and_the_right_one_is_asked_once_per_ses
 
     b.fill("#key", DESK).await;
     b.click("#key-save").await;
-    b.until("the key form gone", &format!("return !({})", &shown("#key-form")[..])).await;
+    b.until("the key form gone", &format!("return !{}", shown_expr("#key-form"))).await;
     let stored = b.js("return sessionStorage.getItem('webdial.key')", vec![]).await;
     assert_eq!(stored, DESK, "kept for the browser session");
     if app.received().is_empty() {

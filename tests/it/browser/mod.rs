@@ -127,7 +127,12 @@ impl Browser {
             "--disable-background-networking",
             "--no-first-run",
             "--disable-extensions",
-            "--window-size=1280,900",
+            // Tall enough for a whole page when screenshots are taken (a window only shrinks past the screen).
+            if std::env::var_os("WEBDIAL_SCREENSHOTS").is_some() {
+                "--window-size=1280,3000"
+            } else {
+                "--window-size=1280,900"
+            },
             &format!("--user-data-dir={}", profile.path().display()),
         ];
         let mut caps = serde_json::Map::new();
@@ -238,7 +243,9 @@ impl Browser {
     /// Writes a screenshot to `$WEBDIAL_SCREENSHOTS/NAME` when that is set.
     pub async fn screenshot_for_docs(&self, name: &str) {
         let Some(dir) = std::env::var_os("WEBDIAL_SCREENSHOTS") else { return };
-        let png = self.c.screenshot().await.unwrap_or_else(|e| panic!("screenshot: {e}"));
+        // The whole page (the window is tall in this mode), cut to the page's own height.
+        let page = self.find("html").await;
+        let png = page.screenshot().await.unwrap_or_else(|e| panic!("screenshot: {e}"));
         let dir = PathBuf::from(dir);
         std::fs::create_dir_all(&dir).expect("screenshot dir");
         std::fs::write(dir.join(name), png).expect("write screenshot");
