@@ -1,6 +1,6 @@
 //! `/`, the admin page: every branch with its load state (a broken
 //! profile's `FILE:LINE:COL: message`), the recent dials, the live events,
-//! and the per-branch test form (a dry run sends nothing).
+//! and the per-branch test form (a real dial rings once, a dry run sends nothing).
 
 use std::time::Duration;
 
@@ -97,6 +97,22 @@ async fn lists_branches_with_a_broken_profiles_error_the_recent_dials_and_live_e
         )
         .await;
     assert_eq!(first, true);
+
+    // The test form, for real (no keys configured: anyone may): the PBX rings once.
+    let before = app.received().len();
+    let real = "form.test[data-branch=\"demo-click2call\"]";
+    b.fill(&format!("{real} input[name=extension]"), "201").await;
+    b.fill(&format!("{real} input[name=number]"), "0233333333").await;
+    b.js(&format!("document.querySelector('{real} input[name=dry_run]').checked = false"), vec![]).await;
+    b.click(&format!("{real} [type=submit]")).await;
+    b.until(
+        "the real test dial's answer",
+        &format!("const o = document.querySelector('{real} output.result'); return o.dataset.status === 'accepted';"),
+    )
+    .await;
+    let got = app.received();
+    assert_eq!(got.len(), before + 1, "one request to the PBX");
+    assert_eq!(got[before].path, "/API/dialup.php", "{got:#?}");
 
     // The test form: a dry run shows what would be sent, and sends nothing.
     let before = app.received().len();

@@ -1,6 +1,7 @@
 //! The key prompt: with keys configured a page asks for one, says a wrong
 //! one was refused (the 401 in words) and sends nothing with it, and asks
-//! for the right one once per browser session.
+//! for the right one once per browser session; the admin page's branches
+//! and test forms need an admin key.
 
 use webdial::settings::KeySpec;
 
@@ -81,5 +82,18 @@ async fn a_wrong_key_is_refused_in_words_and_the_right_one_is_asked_once_per_ses
     assert_eq!(sent[0]["auth"], format!("Bearer {DESK}"), "sent as a bearer token");
     b.until("the second dial accepted", ACCEPTED).await;
     assert_eq!(app.received().len(), 2, "the second dial reached the PBX");
+
+    // The admin page with that (not an admin) key: its branches and test forms are refused in words.
+    b.goto(&format!("{}/", app.url)).await;
+    let refused = b
+        .until(
+            "the admin part refused",
+            "const e = document.getElementById('branches-error'); return e && /403/.test(e.textContent) && e.textContent;",
+        )
+        .await;
+    assert!(refused.as_str().unwrap_or("").split_whitespace().count() >= 3, "in words: {refused}");
+    assert_eq!(b.js("return document.querySelectorAll('form.test').length", vec![]).await, 0, "no test form");
+    assert_eq!(b.js(&shown("#key-form"), vec![]).await, false, "the key stands; it is only not an admin's");
+    assert_eq!(app.received().len(), 2, "nothing more sent to the PBX");
     b.close().await;
 }
