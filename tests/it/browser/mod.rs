@@ -22,7 +22,7 @@ mod pop;
 mod script;
 
 use std::io::{BufRead, BufReader};
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
@@ -87,13 +87,14 @@ impl Drop for Driver {
     }
 }
 
-/// Where a program is: `$ENV`, else the first of `paths` that exists, else on `PATH`.
+/// Where a program is: `$ENV`, else the first of `names` on `PATH`, else in `/usr/bin` (Debian's packages).
 fn find(env: &str, names: &[&str]) -> Option<PathBuf> {
     if let Some(p) = std::env::var_os(env) {
         return Some(PathBuf::from(p));
     }
     let dirs: Vec<PathBuf> = std::env::var_os("PATH").map(|p| std::env::split_paths(&p).collect()).unwrap_or_default();
-    names.iter().flat_map(|n| dirs.iter().map(move |d| d.join(n))).find(|p| p.is_file())
+    let usr_bin = names.iter().map(|n| Path::new("/usr/bin").join(n));
+    names.iter().flat_map(|n| dirs.iter().map(move |d| d.join(n))).chain(usr_bin).find(|p| p.is_file())
 }
 
 /// A headless Chromium session. Fields drop in order: the session, then

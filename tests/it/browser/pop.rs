@@ -26,7 +26,7 @@ async fn shows_each_caller_ringing_at_the_extension_with_the_crm_link() {
     let shown = loop {
         call += 1;
         rings(&app, "36", "0299999999", call).await;
-        rings(&app, "35", "0212345678", call + 1000).await;
+        rings(&app, "35", "%2B390212345678", call + 1000).await;
         let got = b
             .js(
                 "const li = document.querySelector('#calls li.pop');
@@ -41,8 +41,8 @@ async fn shows_each_caller_ringing_at_the_extension_with_the_crm_link() {
         tokio::time::sleep(std::time::Duration::from_millis(250)).await;
     };
     assert!(!shown.is_null(), "no ringing call shown after {call} rings");
-    assert!(shown[0].as_str().unwrap_or("").contains("0212345678"), "the caller: {shown}");
-    assert_eq!(shown[1], "https://crm.example.com/search?q=0212345678", "the link from the template: {shown}");
+    assert!(shown[0].as_str().unwrap_or("").contains("+390212345678"), "the caller: {shown}");
+    assert_eq!(shown[1], "https://crm.example.com/search?q=%2B390212345678", "the link, the caller encoded: {shown}");
     let remotes =
         b.js("return [...document.querySelectorAll('#calls li.pop .remote')].map(r => r.textContent)", vec![]).await;
     assert!(
