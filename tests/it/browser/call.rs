@@ -44,6 +44,10 @@ async fn a_double_click_rings_once_and_the_page_follows_the_call_to_its_end() {
     let shown = shown.as_str().unwrap_or("");
     assert!(shown.contains("0212345678") && shown.contains("201"), "{shown}");
     assert_eq!(b.js("return document.querySelectorAll('button#dial').length", vec![]).await, 1, "one button");
+    let offered = b
+        .js("return !!navigator.registerProtocolHandler && !document.getElementById('tel-handler').hidden", vec![])
+        .await;
+    assert_eq!(offered, true, "Chromium can make webdial its tel: handler: offered");
     b.record_fetches().await;
     b.find("#state").await;
     b.js(WATCH_STATE, vec![]).await;
