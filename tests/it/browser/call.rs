@@ -10,11 +10,14 @@ use serde_json::{Value, json};
 use super::{Browser, MILAN, pbx_reports};
 use crate::helpers::{read, spawn_with};
 
-/// Records every `data-state` `#state` takes from now on in `window.__states`.
-const WATCH_STATE: &str = "window.__states = [];
-    const s = document.getElementById('state');
-    const note = () => { const v = s.dataset.state; if (v && window.__states[window.__states.length - 1] !== v) window.__states.push(v); };
-    note(); new MutationObserver(note).observe(s, {attributes: true, attributeFilter: ['data-state']});";
+/// Records every `data-state` `#state` takes from now on in `window.__states`
+/// (each change's old value, then the current one: none is missed when
+/// several come in one task).
+const WATCH_STATE: &str = "const s = document.getElementById('state'); const seen = [s.dataset.state];
+    const push = v => { if (v && seen[seen.length - 1] !== v) seen.push(v); };
+    window.__states = () => { const all = seen.slice(); const now = s.dataset.state; if (now && all[all.length - 1] !== now) all.push(now); return all; };
+    new MutationObserver(records => { records.forEach(r => push(r.oldValue)); push(s.dataset.state); })
+      .observe(s, {attributes: true, attributeOldValue: true, attributeFilter: ['data-state']});";
 
 /// A real double click on `#dial`: two presses of the mouse button, as a person does.
 async fn double_click(b: &Browser) {
@@ -62,7 +65,7 @@ async fn a_double_click_rings_once_and_the_page_follows_the_call_to_its_end() {
     assert_eq!(sent.len(), 1, "one POST /v1/dial for a double click: {sent:?}");
     let key = sent[0]["key"].as_str().unwrap_or("").to_string();
     assert!(key.len() >= 16, "a random Idempotency-Key: {sent:?}");
-    let states = b.js("return window.__states", vec![]).await;
+    let states = b.js("return window.__states()", vec![]).await;
     let order = ["requested", "ringing", "answered", "ended"];
     // Before the click the page may say it is ready (`idle`); from the click on, the call's states.
     let seen: Vec<&str> =
