@@ -135,5 +135,20 @@ async fn lists_branches_with_a_broken_profiles_error_the_recent_dials_and_live_e
     assert!(reload.contains("demo-broken"), "the last reload's failure: {reload}");
 
     b.screenshot_for_docs("admin.png").await;
+
+    // A flood of events: the list keeps the newest 200.
+    for n in 0..210 {
+        let path = format!(
+            "demo-voispeed?secret=s3cret-milan&event_type=2&event=8&event_name=incoming_call&ext=35&number=187&call_id=f{n}"
+        );
+        assert_eq!(app.notify_get(&path).await.0, 200);
+    }
+    b.until(
+        "the newest event at the top",
+        "const l = document.querySelector('#events li[data-type]'); return l && l.textContent.includes('f209');",
+    )
+    .await;
+    let kept = b.js("return document.querySelectorAll('#events li').length", vec![]).await;
+    assert_eq!(kept, 200, "capped at 200 entries");
     b.close().await;
 }
