@@ -32,7 +32,7 @@ async fn double_click(b: &Browser) {
         y: 0.0,
     });
     let mouse = press(press(mouse));
-    b.c.perform_actions(mouse).await.unwrap_or_else(|e| panic!("double click: {e}"));
+    super::bounded("double click", b.c.perform_actions(mouse)).await;
 }
 
 #[tokio::test]

@@ -72,7 +72,7 @@ async fn a_wrong_key_is_refused_in_words_and_the_right_one_is_asked_once_per_ses
     assert_eq!(app.only_request().param("ext").as_deref(), Some("201"));
 
     // Reloaded: not asked again; the stored key dials.
-    b.c.refresh().await.unwrap_or_else(|e| panic!("reload: {e}"));
+    b.reload().await;
     b.record_fetches().await;
     dial_when_ready(&b).await;
     b.until("the second dial sent", "return (window.__sent || []).some(r => r.method === 'POST')").await;

@@ -87,6 +87,15 @@ impl Drop for Driver {
     }
 }
 
+/// `fut`'s value, or a failure naming `what` (its error, or that it took over [`WAIT`]).
+pub async fn bounded<T, E: std::fmt::Display>(what: &str, fut: impl std::future::Future<Output = Result<T, E>>) -> T {
+    match tokio::time::timeout(WAIT, fut).await {
+        Ok(Ok(v)) => v,
+        Ok(Err(e)) => panic!("{what}: {e}"),
+        Err(_) => panic!("{what}: no answer within {WAIT:?}"),
+    }
+}
+
 /// Where a program is: `$ENV`, else the first of `names` on `PATH`, else in `/usr/bin` (Debian's packages).
 fn find(env: &str, names: &[&str]) -> Option<PathBuf> {
     if let Some(p) = std::env::var_os(env) {
@@ -155,15 +164,17 @@ impl Browser {
     }
 
     pub async fn goto(&self, url: &str) {
-        tokio::time::timeout(WAIT, self.c.goto(url))
-            .await
-            .unwrap_or_else(|_| panic!("{url} did not load within {WAIT:?}"))
-            .unwrap_or_else(|e| panic!("{url}: {e}"));
+        bounded(&format!("load {url}"), self.c.goto(url)).await
+    }
+
+    /// Reloads the page, as a person pressing F5.
+    pub async fn reload(&self) {
+        bounded("reload", self.c.refresh()).await
     }
 
     /// Runs `script` (a function body; `arguments` are `args`) in the page.
     pub async fn js(&self, script: &str, args: Vec<Value>) -> Value {
-        self.c.execute(script, args).await.unwrap_or_else(|e| panic!("script failed: {e}\n{script}"))
+        bounded(&format!("the script\n{script}\n"), self.c.execute(script, args)).await
     }
 
     /// Polls `script` until it returns something other than `null`, `false`,
@@ -172,7 +183,10 @@ impl Browser {
     pub async fn until(&self, what: &str, script: &str) -> Value {
         let deadline = Instant::now() + WAIT;
         loop {
-            let v = self.c.execute(script, vec![]).await.unwrap_or(Value::Null);
+            let v = match tokio::time::timeout(WAIT, self.c.execute(script, vec![])).await {
+                Ok(Ok(v)) => v,
+                _ => Value::Null,
+            };
             if !matches!(&v, Value::Null | Value::Bool(false)) && v != json!("") {
                 return v;
             }
@@ -199,21 +213,18 @@ impl Browser {
     /// Clicks the first element matching `css`, waiting for it.
     pub async fn click(&self, css: &str) {
         let el = self.find(css).await;
-        el.click().await.unwrap_or_else(|e| panic!("click {css}: {e}"));
+        bounded(&format!("click {css}"), el.click()).await
     }
 
     pub async fn find(&self, css: &str) -> fantoccini::elements::Element {
-        tokio::time::timeout(WAIT, self.c.wait().at_most(WAIT).for_element(Locator::Css(css)))
-            .await
-            .unwrap_or_else(|_| panic!("no {css} within {WAIT:?}"))
-            .unwrap_or_else(|e| panic!("no {css}: {e}"))
+        bounded(&format!("find {css}"), self.c.wait().at_most(WAIT).for_element(Locator::Css(css))).await
     }
 
     /// Types `text` into the input matching `css`, replacing what it held.
     pub async fn fill(&self, css: &str, text: &str) {
         let el = self.find(css).await;
-        el.clear().await.unwrap_or_else(|e| panic!("clear {css}: {e}"));
-        el.send_keys(text).await.unwrap_or_else(|e| panic!("type into {css}: {e}"));
+        bounded(&format!("clear {css}"), el.clear()).await;
+        bounded(&format!("type into {css}"), el.send_keys(text)).await
     }
 
     /// Records every `fetch` the page makes from now on in `window.__sent`
@@ -246,7 +257,7 @@ impl Browser {
         let Some(dir) = std::env::var_os("WEBDIAL_SCREENSHOTS") else { return };
         // The whole page (the window is tall in this mode), cut to the page's own height.
         let page = self.find("html").await;
-        let png = page.screenshot().await.unwrap_or_else(|e| panic!("screenshot: {e}"));
+        let png = bounded("a screenshot", page.screenshot()).await;
         let dir = PathBuf::from(dir);
         std::fs::create_dir_all(&dir).expect("screenshot dir");
         std::fs::write(dir.join(name), png).expect("write screenshot");

@@ -147,7 +147,7 @@ async fn without_a_key_in_its_tag_it_asks_once_beside_the_link_and_marks_the_lin
     // Asked once: the next click dials with the kept key, on this page and after a reload.
     b.click("#num").await;
     assert_eq!(result_after(&b, "#num").await.0, "accepted");
-    b.c.refresh().await.unwrap_or_else(|e| panic!("reload: {e}"));
+    b.reload().await;
     b.until("webdial.js loaded", "return !!window.webdial").await;
     b.click("#link").await;
     assert_eq!(result_after(&b, "#link").await.0, "accepted", "not asked again");
