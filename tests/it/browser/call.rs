@@ -21,6 +21,7 @@ const WATCH_STATE: &str = "const s = document.getElementById('state'); const see
 
 /// A real double click on `#dial`: two presses of the mouse button, as a person does.
 async fn double_click(b: &Browser) {
+    b.until_enabled("#dial").await;
     let button = b.find("#dial").await;
     let press = |m: MouseActions| {
         m.then(PointerAction::Down { button: MOUSE_BUTTON_LEFT }).then(PointerAction::Up { button: MOUSE_BUTTON_LEFT })
@@ -94,7 +95,7 @@ async fn a_failing_dial_shows_failed_and_says_why() {
 
     // The PBX refuses (an extension it does not know): failed, with its words.
     b.goto(&format!("{}/call?branch=milan&ext=901&number=0212345678", app.url)).await;
-    b.click("#dial").await;
+    b.click_enabled("#dial").await;
     b.until("failed", "return document.getElementById('state').dataset.state === 'failed'").await;
     let message = b.text("#message").await;
     assert!(message.trim().len() > 5, "the failure in words: {message:?}");
@@ -105,14 +106,14 @@ async fn a_failing_dial_shows_failed_and_says_why() {
     let shown = b.until("the number", "return document.body.innerText").await;
     let shown = shown.as_str().unwrap_or("");
     assert!(shown.contains("8123") && !shown.contains("tel:8123"), "tel: is stripped: {shown}");
-    b.click("#dial").await;
+    b.click_enabled("#dial").await;
     b.until("failed from the PBX's event", "return document.getElementById('state').dataset.state === 'failed'").await;
     assert!(b.text("#message").await.trim().len() > 5, "the failure in words");
     assert_eq!(app.received().last().and_then(|r| r.param("number")).as_deref(), Some("8123"), "tel: stripped");
 
     // A branch the gateway does not have: refused, failed, nothing sent.
     b.goto(&format!("{}/call?branch=nowhere&ext=201&number=0212345678", app.url)).await;
-    b.click("#dial").await;
+    b.click_enabled("#dial").await;
     b.until("failed for an unknown branch", "return document.getElementById('state').dataset.state === 'failed'").await;
     let message = b.text("#message").await;
     assert!(message.contains("nowhere") || message.to_lowercase().contains("branch"), "why, in words: {message:?}");

@@ -216,6 +216,23 @@ impl Browser {
         bounded(&format!("click {css}"), el.click()).await
     }
 
+    /// Waits until the element matching `css` is enabled (a page enables
+    /// its buttons once it is ready), then clicks it.
+    pub async fn click_enabled(&self, css: &str) {
+        self.until_enabled(css).await;
+        self.click(css).await;
+    }
+
+    /// Waits until the element matching `css` exists and is not disabled.
+    pub async fn until_enabled(&self, css: &str) {
+        let q = serde_json::to_string(css).unwrap_or_default();
+        self.until(
+            &format!("{css} enabled"),
+            &format!("const e = document.querySelector({q}); return !!e && !e.disabled;"),
+        )
+        .await;
+    }
+
     pub async fn find(&self, css: &str) -> fantoccini::elements::Element {
         bounded(&format!("find {css}"), self.c.wait().at_most(WAIT).for_element(Locator::Css(css))).await
     }
