@@ -13,7 +13,7 @@
 //! `WEBDIAL_SKIP_BROWSER=1` is set. With `WEBDIAL_SCREENSHOTS=DIR` the
 //! admin and call tests write `DIR/admin.png` and `DIR/call.png` (the
 //! README's screenshots: `WEBDIAL_SCREENSHOTS=docs/screenshots cargo test
-//! --test it browser`).
+//! --test it browser::`).
 
 mod admin;
 mod call;
