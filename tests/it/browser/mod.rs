@@ -295,12 +295,15 @@ impl Site {
         Site { origin, listener: Some(listener) }
     }
 
-    /// Serves `html` at `/` from now on.
-    pub fn serve(&mut self, html: String) {
+    /// Serves `html` at `/` from now on, under a strict Content-Security-Policy
+    /// that trusts only `gateway` for scripts and connections, as a careful
+    /// intranet would: the script must work without `eval` or inline code.
+    pub fn serve(&mut self, html: String, gateway: &str) {
         let listener = self.listener.take().expect("served once");
+        let csp = format!("default-src 'none'; script-src {gateway}; connect-src {gateway}; base-uri 'none'");
         let page = move || {
-            let html = html.clone();
-            async move { axum::response::Html(html) }
+            let (html, csp) = (html.clone(), csp.clone());
+            async move { ([(axum::http::header::CONTENT_SECURITY_POLICY, csp)], axum::response::Html(html)) }
         };
         let app = axum::Router::new().route("/", axum::routing::get(page));
         tokio::spawn(async move { axum::serve(listener, app).await });

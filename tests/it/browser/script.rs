@@ -1,4 +1,5 @@
-//! `/webdial.js` on an intranet page of another origin: from an origin in
+//! `/webdial.js` on an intranet page of another origin (under a strict
+//! Content-Security-Policy that trusts only the gateway): from an origin in
 //! `cors.origins` its `tel:` links and `data-webdial-number` elements (also
 //! ones added later) dial in one click with the result beside them; from
 //! an origin not listed the browser's CORS check stops the dial, the PBX
@@ -69,8 +70,8 @@ async fn dials_from_an_allowed_origin_and_sends_nothing_from_another() {
         s.keys = vec![KeySpec::new("desk".into(), DESK.into(), vec!["milan".into()], None).expect("key")];
     })
     .await;
-    allowed.serve(page(&app.url));
-    other.serve(page(&app.url));
+    allowed.serve(page(&app.url), &app.url);
+    other.serve(page(&app.url), &app.url);
 
     b.goto(&format!("{}/", allowed.origin)).await;
     b.until("webdial.js loaded", "return !!window.webdial").await;
@@ -124,7 +125,7 @@ async fn without_a_key_in_its_tag_it_asks_once_beside_the_link_and_marks_the_lin
         s.dedupe_window = Duration::ZERO;
     })
     .await;
-    site.serve(page_with(&app.url, ""));
+    site.serve(page_with(&app.url, ""), &app.url);
     b.goto(&format!("{}/", site.origin)).await;
     b.until("webdial.js loaded", "return !!window.webdial").await;
 
