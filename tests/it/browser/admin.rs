@@ -1,5 +1,6 @@
 //! `/`, the admin page: every branch with its load state (a broken
-//! profile's `FILE:LINE:COL: message`), the recent dials, the live events,
+//! profile's `FILE:LINE:COL: message`, new or edited — the edited one still
+//! served in its last good version), the recent dials, the live events,
 //! and the per-branch test form (a real dial rings once, a dry run sends nothing).
 
 use std::time::Duration;
@@ -23,6 +24,10 @@ async fn lists_branches_with_a_broken_profiles_error_the_recent_dials_and_live_e
         "extends: presets/voispeed.yaml\nvars: {scheme: http, host: PBXHOST, token: t}\ntimeout: soon\n",
     )
     .expect("write profile");
+    // A served profile edited with a mistake: failed too, its last good version still served.
+    let served = app.dir().join("profiles/demo-click2call.yaml");
+    let good = std::fs::read_to_string(&served).expect("read profile");
+    std::fs::write(&served, format!("{good}timeout: later\n")).expect("write profile");
     let (code, report) =
         read(app.client.post(format!("{}/v1/admin/reload", app.url)).send().await.expect("reload")).await;
     assert_eq!((code, report["ok"].as_bool()), (200, Some(false)), "{report}");
@@ -60,7 +65,10 @@ async fn lists_branches_with_a_broken_profiles_error_the_recent_dials_and_live_e
     let row = |name: &str| rows.iter().find(|r| r[0] == name).unwrap_or_else(|| panic!("no row for {name}: {rows:?}"));
     assert_eq!(row("demo-voispeed")[1], "loaded", "{rows:?}");
     assert_eq!(row("demo-voispeed")[2], "", "a loaded branch shows no error: {rows:?}");
-    assert_eq!(row("demo-click2call")[1], "loaded", "{rows:?}");
+    let kept = row("demo-click2call");
+    assert_eq!(kept[1], "failed", "{rows:?}");
+    let located = regex::Regex::new(r"demo-click2call\.yaml:3:\d+: \S").expect("regex");
+    assert!(located.is_match(kept[2].as_str().unwrap_or("")), "FILE:LINE:COL: message, got {kept:?}");
     let broken = row("demo-broken");
     assert_eq!(broken[1], "failed", "{rows:?}");
     let error = broken[2].as_str().unwrap_or("");
@@ -98,7 +106,8 @@ async fn lists_branches_with_a_broken_profiles_error_the_recent_dials_and_live_e
         .await;
     assert_eq!(first, true);
 
-    // The test form, for real (no keys configured: anyone may): the PBX rings once.
+    // The test form, for real (no keys configured: anyone may), on the branch
+    // whose edit failed: its last good version rings the PBX, once.
     let before = app.received().len();
     let real = "form.test[data-branch=\"demo-click2call\"]";
     b.fill(&format!("{real} input[name=extension]"), "201").await;
