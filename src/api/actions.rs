@@ -171,7 +171,8 @@ pub(super) async fn action_get(
     get_(gw, action, headers, uri).await
 }
 
-async fn post(
+/// A `POST` of `action`: the body read, then the gateway's answer.
+pub(super) async fn post(
     gw: Arc<Gateway>,
     action: String,
     headers: HeaderMap,

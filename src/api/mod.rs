@@ -22,6 +22,7 @@ mod events;
 mod health;
 mod metrics;
 mod openapi;
+mod pages;
 
 use std::sync::Arc;
 
@@ -52,6 +53,7 @@ pub fn router(gateway: Arc<Gateway>) -> Router {
         .merge(admin::router())
         .merge(metrics::router())
         .merge(openapi::router())
+        .merge(pages::router())
         .fallback(not_found)
         .with_state(gateway)
         .layer(DefaultBodyLimit::max(MAX_BODY))
@@ -82,6 +84,16 @@ async fn not_found(method: Method, uri: Uri) -> Response {
 fn panicked(_: Box<dyn std::any::Any + Send + 'static>) -> Response {
     let id = ulid::Ulid::generate().to_string();
     respond(ActionResult::internal(&id, None, "", "the gateway failed while handling this request"), false)
+}
+
+/// Any method but `GET` on a route that only reads (a page, a stream).
+async fn only_get(method: Method, uri: Uri) -> Response {
+    refused(Refusal::InvalidRequest(format!("{method} is not allowed on {}: use GET", uri.path())))
+}
+
+/// Any method but `POST` on a route that acts.
+async fn only_post(method: Method, uri: Uri) -> Response {
+    refused(Refusal::InvalidRequest(format!("{method} is not allowed on {}: use POST", uri.path())))
 }
 
 /// A refusal before any branch or action was read.

@@ -16,7 +16,7 @@ use utoipa::openapi::security::{
 };
 use utoipa::openapi::{ObjectBuilder, OneOfBuilder, RefOr, Schema, Type};
 
-use super::{actions, admin, calls, events, health, metrics};
+use super::{actions, admin, calls, events, health, metrics, pages};
 use crate::call::Gateway;
 use crate::outcome::ActionResult;
 
@@ -47,6 +47,15 @@ pub(super) fn router() -> Router<Arc<Gateway>> {
         health::healthz,
         admin::reload,
         admin::last_reload,
+        admin::branches,
+        admin::test_dial,
+        pages::admin_page,
+        pages::call_page,
+        pages::pop_page,
+        pages::webdial_js,
+        pages::asset,
+        pages::whoami::whoami,
+        pages::pop::pop_stream,
         metrics::metrics,
         openapi,
     ),
@@ -56,6 +65,7 @@ pub(super) fn router() -> Router<Arc<Gateway>> {
         (name = "calls", description = "The dial log: earlier dials and actions, listed or by the gateway id their answer carried"),
         (name = "events", description = "Call events: in from PBXs (authenticated by the branch's `events:`), out as server-sent events"),
         (name = "admin", description = "Needs a key with `admin: true` (or no keys configured)"),
+        (name = "pages", description = "The pages webdial serves (admin, click to call, screen pop, webdial.js) and the JSON only they need"),
         (name = "operations", description = "Health, metrics, this document"),
     )
 )]

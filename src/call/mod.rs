@@ -19,6 +19,7 @@
 //! then runs in the same order as any other request.
 
 pub mod audit;
+mod branches;
 mod by_id;
 pub mod events;
 pub mod input;
@@ -39,6 +40,7 @@ use crate::outcome::{ActionResult, Refusal, Status};
 use crate::remembered::Remembered;
 use crate::state::{Runtime, Snapshot};
 use crate::template::Rendered;
+pub use branches::BranchState;
 use input::{ActionInput, Checked};
 pub use reload::{Report, Trigger};
 

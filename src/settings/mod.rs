@@ -8,6 +8,7 @@
 //! the once-per-click store) lives above and keeps its runtime state apart.
 
 pub mod diagnostic;
+pub mod pop;
 pub mod yaml;
 
 use std::collections::BTreeMap;
@@ -20,6 +21,7 @@ use std::time::Duration;
 use serde::Deserialize;
 
 use crate::settings::diagnostic::Diagnostic;
+pub use pop::PopLink;
 use yaml::RawDuration;
 
 /// Where the gateway listens when neither the file nor `--listen` says.
@@ -79,6 +81,8 @@ pub struct Settings {
     pub data: Data,
     /// How long the dial log keeps a row; never zero.
     pub retention: Duration,
+    /// `pop: {link}`: the screen-pop page's link for an incoming call.
+    pub pop_link: Option<PopLink>,
 }
 
 /// A part of `webdial.yaml` that a later layer compiles, with `${ENV}`
@@ -213,6 +217,13 @@ struct RawSettings {
     watch_profiles: Option<bool>,
     data: Option<String>,
     retention: Option<RawDuration>,
+    pop: Option<RawPop>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawPop {
+    link: Option<String>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -249,6 +260,7 @@ impl Settings {
             written: BTreeMap::new(),
             data: Data::Memory,
             retention: DEFAULT_RETENTION,
+            pop_link: None,
         }
     }
 
@@ -357,6 +369,14 @@ impl Settings {
                 format!("data {data} is inside the profiles folder: keep the dial log elsewhere"),
             ));
         }
+        let pop_link = match raw.pop.and_then(|p| p.link).map(|l| PopLink::parse(&l)) {
+            None => None,
+            Some(Ok(link)) => Some(link),
+            Some(Err(m)) => {
+                errors.push(at(&yaml::Path::parse("pop.link"), m));
+                None
+            }
+        };
         let hooks = raw.hooks.map(|value| Section { value, source: Arc::from(source.as_str()) });
         if errors.is_empty() {
             let watch_profiles = raw.watch_profiles.unwrap_or(true);
@@ -372,6 +392,7 @@ impl Settings {
                 hooks,
                 data,
                 retention,
+                pop_link,
             })
         } else {
             Err(errors)
@@ -431,6 +452,16 @@ mod tests {
         for bad in ["*", "crm.example.com", "https://crm.example.com/app", "ftp://x", "https://a@b"] {
             assert!(Cors::origin(bad).is_err(), "{bad}");
         }
+    }
+
+    #[test]
+    fn a_bad_pop_link_is_reported_at_its_place() {
+        let shown = |text: &str| load(text).unwrap_err().iter().map(|d| d.to_string()).collect::<Vec<_>>().join("\n");
+        let s = load("pop:\n  link: \"https://crm.example.com/?q={{ event.remote }}\"\n").unwrap();
+        assert!(s.pop_link.is_some());
+        let bad = shown("pop:\n  link: \"https://{{ event.remote }}/\"\n");
+        assert!(bad.contains("webdial.yaml:2:9: pop.link"), "{bad}");
+        assert!(shown("pop: {lnk: x}\n").contains("webdial.yaml:1:"), "an unknown key is located");
     }
 
     #[test]

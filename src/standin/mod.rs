@@ -57,6 +57,8 @@
 //!   VOIspeed `call_request`'s user events (outgoing_call, call_answered,
 //!   call_disconnect_out; cmd_failed for a number starting with 8) as the
 //!   PBX's integration module would, so a demo dial lives its whole life.
+//!   `POST /_standin/ring?ext=E&from=N` plays an incoming call to E: its
+//!   incoming_call (8) user event, for the screen-pop page.
 //!
 //! What it records is what arrived on the wire (method, path, raw query,
 //! content type, raw body), so tests assert on exactly what a PBX would see.
@@ -427,6 +429,9 @@ async fn handle(
         return axum::Json(shared.received.lock().map(|r| r.iter().cloned().collect::<Vec<_>>()).unwrap_or_default())
             .into_response();
     }
+    if got.path == "/_standin/ring" {
+        return ring(&shared, &got);
+    }
     if shared.record
         && let Ok(mut r) = shared.received.lock()
     {
@@ -496,6 +501,25 @@ fn faithful(shared: &Shared, got: &Received) -> Response {
         Some(system) => (system.answer)(shared, got),
         None => (StatusCode::NOT_FOUND, "not found").into_response(),
     }
+}
+
+/// `/_standin/ring`: an incoming call's event to where events go (not
+/// recorded: it is the stand-in being told what to play, not a request to a PBX).
+fn ring(shared: &Shared, got: &Received) -> Response {
+    let call_id = shared.id();
+    let event = match voispeed::ring(got, call_id) {
+        Ok(e) => e,
+        Err(m) => {
+            return (StatusCode::BAD_REQUEST, axum::Json(serde_json::json!({"ok": false, "message": m})))
+                .into_response();
+        }
+    };
+    if shared.notify.lock().ok().and_then(|n| n.clone()).is_none() {
+        let m = "the stand-in has nowhere to send events (serve --demo sets it)";
+        return (StatusCode::CONFLICT, axum::Json(serde_json::json!({"ok": false, "message": m}))).into_response();
+    }
+    notify(shared, vec![Push::Query(event)]);
+    axum::Json(serde_json::json!({"ok": true, "call_id": call_id.to_string()})).into_response()
 }
 
 /// Sends `events` in order, `pace` apart, in the background: a GET for

@@ -140,6 +140,24 @@ fn user_events(got: &Received, request_id: u64, call_id: u64) -> Vec<String> {
     ]
 }
 
+/// The caller the stand-in plays when `/_standin/ring` names none.
+pub(super) const DEFAULT_CALLER: &str = "+390261616161";
+
+/// `POST /_standin/ring?ext=E&from=N`: an incoming call to E from N, told
+/// as the PBX's user event incoming_call (8) would tell it (the query
+/// string to notify), or why it cannot be (as words for a 400).
+pub(super) fn ring(got: &Received, call_id: u64) -> Result<String, String> {
+    if got.method != "POST" {
+        return Err("POST /_standin/ring?ext=E&from=NUMBER".into());
+    }
+    let ext = got.param("ext").filter(|e| !e.is_empty()).ok_or("ring needs ext=EXTENSION")?;
+    let from = got.param("from").filter(|f| !f.is_empty()).unwrap_or_else(|| DEFAULT_CALLER.to_string());
+    let mut q = form_urlencoded::Serializer::new(String::new());
+    q.append_pair("event_type", "2").append_pair("event", "8").append_pair("event_name", "incoming_call");
+    q.append_pair("ext", &ext).append_pair("number", &from).append_pair("call_id", &call_id.to_string());
+    Ok(q.finish())
+}
+
 /// Why the PBX refuses this request, if it does.
 fn refusal(got: &Received) -> Option<String> {
     if got.method != "GET" {

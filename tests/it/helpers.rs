@@ -67,8 +67,23 @@ pub async fn spawn_with(
     env: &[(&str, &str)],
     settings: impl FnOnce(&mut webdial::settings::Settings),
 ) -> App {
+    spawn_configured(profiles, env, "", settings).await
+}
+
+/// As [`spawn_with`], with `extra` (YAML lines) added to `webdial.yaml`.
+pub async fn spawn_configured(
+    profiles: &[(&str, &str)],
+    env: &[(&str, &str)],
+    extra: &str,
+    settings: impl FnOnce(&mut webdial::settings::Settings),
+) -> App {
     let pbx = StandIn::bind("127.0.0.1:0").await.expect("stand-in");
     let dir = write_config(&pbx.url(), profiles);
+    if !extra.is_empty() {
+        let file = dir.path().join("webdial.yaml");
+        let text = std::fs::read_to_string(&file).expect("read config");
+        std::fs::write(&file, format!("{text}{extra}")).expect("write config");
+    }
     let lookup = |name: &str| env.iter().find(|(k, _)| *k == name).map(|(_, v)| v.to_string());
     let loaded = webdial::app::load(&dir.path().join("webdial.yaml"), true, &lookup);
     assert!(loaded.diagnostics.is_empty(), "profiles must load: {:?}", loaded.diagnostics);
@@ -134,6 +149,13 @@ pub struct Sent {
     pub name: String,
     pub id: String,
     pub data: Value,
+}
+
+impl From<reqwest::Response> for Events {
+    /// Reads any server-sent event stream (`/v1/events`, `/v1/pop`).
+    fn from(resp: reqwest::Response) -> Self {
+        Events { resp, buf: String::new() }
+    }
 }
 
 impl Events {

@@ -3,6 +3,7 @@
 
 mod actions;
 mod answers;
+mod browser;
 mod api;
 mod calls;
 mod cli;
@@ -25,6 +26,7 @@ mod once;
 mod presets;
 mod presets_pbx;
 mod openapi;
+mod pages;
 mod presets_misc;
 mod presets_phones;
 mod real_baresip;
