@@ -212,8 +212,27 @@ pub(crate) struct RawHook {
 }
 
 /// A string-to-string mapping that keeps the file's order (form fields are sent in it).
+/// A value written as a list gives one entry per item, under the same name:
+/// some APIs take a form field once per value (Twilio's `StatusCallbackEvent`),
+/// and a YAML mapping cannot repeat a key.
 #[derive(Debug, Default, Clone)]
 pub(crate) struct OrderedMap(pub(crate) Vec<(String, String)>);
+
+/// One value of an [`OrderedMap`] as written: text, or a list of texts.
+struct OneOrMany(Vec<String>);
+
+impl<'de> Deserialize<'de> for OneOrMany {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        match serde_json::Value::deserialize(d)? {
+            serde_json::Value::Array(items) => items
+                .into_iter()
+                .map(|v| Scalar::deserialize(v).map(|s| s.0).map_err(serde::de::Error::custom))
+                .collect::<Result<Vec<_>, _>>()
+                .map(OneOrMany),
+            other => Scalar::deserialize(other).map(|s| OneOrMany(vec![s.0])).map_err(serde::de::Error::custom),
+        }
+    }
+}
 
 impl<'de> Deserialize<'de> for OrderedMap {
     fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
@@ -221,12 +240,12 @@ impl<'de> Deserialize<'de> for OrderedMap {
         impl<'de> serde::de::Visitor<'de> for V {
             type Value = OrderedMap;
             fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-                f.write_str("a mapping of names to text")
+                f.write_str("a mapping of names to text (or lists of text)")
             }
             fn visit_map<A: serde::de::MapAccess<'de>>(self, mut map: A) -> Result<OrderedMap, A::Error> {
                 let mut out = Vec::new();
-                while let Some((k, v)) = map.next_entry::<String, Scalar>()? {
-                    out.push((k, v.0));
+                while let Some((k, v)) = map.next_entry::<String, OneOrMany>()? {
+                    out.extend(v.0.into_iter().map(|v| (k.clone(), v)));
                 }
                 Ok(OrderedMap(out))
             }

@@ -52,6 +52,8 @@
 //!   `/v2/accounts/{id}/{users|devices}/{id}/quickcall/{number}` and
 //!   `…/channels/{call_id}` with `X-Auth-Token`; pushes the channel webhooks
 //!   after a quickcall (see `kazoo`).
+//! - Cloud voice APIs, each with its own paths: Twilio (`twilio`: the Calls
+//!   resource, signed status callbacks POSTed to the URL the dial gave).
 //!
 //! - Events: told where ([`StandIn::notify_to`]), it notifies an accepted
 //!   VOIspeed `call_request`'s user events (outgoing_call, call_answered,
@@ -97,6 +99,7 @@ mod threecx;
 mod tls;
 mod tokens;
 mod vodia;
+mod twilio;
 mod voispeed;
 mod wazo;
 mod yealink;
@@ -118,6 +121,7 @@ pub use snom::{PASSWORD as SNOM_PASSWORD, USER as SNOM_USER};
 pub use systems::{SYSTEMS, System, find as find_system};
 pub use threecx::{CLIENT_ID as THREECX_CLIENT_ID, CLIENT_SECRET as THREECX_SECRET, Tokens};
 pub use tokens::{Logins, Tokens as SystemTokens};
+pub use twilio::{ACCOUNT_SID as TWILIO_ACCOUNT_SID, AUTH_TOKEN as TWILIO_AUTH_TOKEN, signature as twilio_signature};
 pub use vodia::{
     ADMIN as VODIA_ADMIN, ADMIN_PASSWORD as VODIA_ADMIN_PASSWORD, DOMAIN as VODIA_DOMAIN,
     WEB_PASSWORD as VODIA_WEB_PASSWORD,
@@ -248,7 +252,6 @@ impl Shared {
 
 /// One call event a system pushes, as its integration would.
 #[derive(Debug, Clone)]
-#[allow(dead_code)] // `Post` is for the systems that POST their webhooks
 enum Push {
     /// A GET to the notification URL with these parameters added to its query.
     Query(String),

@@ -10,7 +10,7 @@ use axum::response::Response;
 
 use super::{
     Received, Shared, ami, asterisk_ari, baresip, cisco, click2call, fanvil, freeswitch, grandstream_gxp,
-    grandstream_ucm, iqx, kazoo, poly, snom, threecx, vodia, voispeed, wazo, yealink, yeastar, yeastar_s,
+    grandstream_ucm, iqx, kazoo, poly, snom, threecx, twilio, vodia, voispeed, wazo, yealink, yeastar, yeastar_s,
 };
 
 /// One system the stand-in speaks.
@@ -166,6 +166,12 @@ pub static SYSTEMS: &[System] = &[
         serves: kazoo::serves,
         answer: kazoo::answer,
     },
+    System {
+        name: "twilio",
+        about: "Twilio Programmable Voice Calls API, signed status callbacks",
+        serves: twilio::serves,
+        answer: twilio::answer,
+    },
 ];
 
 /// The system named `name`.
@@ -217,6 +223,7 @@ mod tests {
             ("wazo", "/api/calld/1.0/calls/1765000000.42/dtmf"),
             ("kazoo", "/v2/user_auth"),
             ("kazoo", "/v2/accounts/91eb05e5/users/72855158/quickcall/201"),
+            ("twilio", "/2010-04-01/Accounts/AC00000000000000000000000000000001/Calls.json"),
         ];
         for (name, path) in samples {
             let serving: Vec<&str> = SYSTEMS.iter().filter(|s| (s.serves)(path)).map(|s| s.name).collect();

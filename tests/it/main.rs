@@ -30,6 +30,7 @@ mod pages;
 mod presets_misc;
 mod presets_phones;
 mod real_baresip;
+mod presets_cloud;
 mod reload;
 mod seed_verbs;
 mod serve;
