@@ -53,7 +53,8 @@
 //!   `…/channels/{call_id}` with `X-Auth-Token`; pushes the channel webhooks
 //!   after a quickcall (see `kazoo`).
 //! - Cloud voice APIs, each with its own paths: Twilio (`twilio`: the Calls
-//!   resource, signed status callbacks POSTed to the URL the dial gave).
+//!   resource, signed status callbacks POSTed to the URL the dial gave);
+//!   Telnyx Call Control (`telnyx`: `/v2/calls`, Ed25519-signed webhooks).
 //!
 //! - Events: told where ([`StandIn::notify_to`]), it notifies an accepted
 //!   VOIspeed `call_request`'s user events (outgoing_call, call_answered,
@@ -96,6 +97,7 @@ mod poly;
 mod snom;
 mod systems;
 mod threecx;
+mod telnyx;
 mod tls;
 mod tokens;
 mod vodia;
@@ -119,6 +121,7 @@ pub use kazoo::{
 pub use poly::{PASSWORD as POLY_PASSWORD, USER as POLY_USER};
 pub use snom::{PASSWORD as SNOM_PASSWORD, USER as SNOM_USER};
 pub use systems::{SYSTEMS, System, find as find_system};
+pub use telnyx::{API_KEY as TELNYX_API_KEY, CONNECTION_ID as TELNYX_CONNECTION_ID, public_key as telnyx_public_key};
 pub use threecx::{CLIENT_ID as THREECX_CLIENT_ID, CLIENT_SECRET as THREECX_SECRET, Tokens};
 pub use tokens::{Logins, Tokens as SystemTokens};
 pub use twilio::{ACCOUNT_SID as TWILIO_ACCOUNT_SID, AUTH_TOKEN as TWILIO_AUTH_TOKEN, signature as twilio_signature};

@@ -10,7 +10,8 @@ use axum::response::Response;
 
 use super::{
     Received, Shared, ami, asterisk_ari, baresip, cisco, click2call, fanvil, freeswitch, grandstream_gxp,
-    grandstream_ucm, iqx, kazoo, poly, snom, threecx, twilio, vodia, voispeed, wazo, yealink, yeastar, yeastar_s,
+    grandstream_ucm, iqx, kazoo, poly, snom, telnyx, threecx, twilio, vodia, voispeed, wazo, yealink, yeastar,
+    yeastar_s,
 };
 
 /// One system the stand-in speaks.
@@ -172,6 +173,12 @@ pub static SYSTEMS: &[System] = &[
         serves: twilio::serves,
         answer: twilio::answer,
     },
+    System {
+        name: "telnyx",
+        about: "Telnyx Call Control v2 (/v2/calls), Ed25519-signed webhooks",
+        serves: telnyx::serves,
+        answer: telnyx::answer,
+    },
 ];
 
 /// The system named `name`.
@@ -224,6 +231,7 @@ mod tests {
             ("kazoo", "/v2/user_auth"),
             ("kazoo", "/v2/accounts/91eb05e5/users/72855158/quickcall/201"),
             ("twilio", "/2010-04-01/Accounts/AC00000000000000000000000000000001/Calls.json"),
+            ("telnyx", "/v2/calls/v3:abc/actions/hangup"),
         ];
         for (name, path) in samples {
             let serving: Vec<&str> = SYSTEMS.iter().filter(|s| (s.serves)(path)).map(|s| s.name).collect();

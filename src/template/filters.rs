@@ -29,6 +29,7 @@ pub(super) fn add(env: &mut Environment<'static>) {
     });
     env.add_filter("from_json", from_json);
     env.add_filter("pick", pick);
+    super::signing::add(env);
 }
 
 /// What [`pick`]'s refusal says, so the load-time try (whose sample

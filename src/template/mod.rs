@@ -30,6 +30,7 @@ mod filters;
 mod hook;
 mod jinja;
 mod phones;
+mod signing;
 mod urls;
 
 use crate::number::NumberRules;
@@ -38,6 +39,7 @@ pub use context::{Context, REQUEST_VALUES, RESERVED};
 pub use filters::{FROM_JSON_DEPTH, json_depth_exceeds};
 pub use hook::{HookTemplate, sample_event};
 pub use jinja::{Templates, new_env, template_error};
+pub use signing::{JWT_LIFETIME_SECS, ed25519_sign, ed25519_verify, jwt_rs256_claims};
 use urls::{COMPONENT, FixedBase, URI_VALUE, build_url};
 pub use urls::{encode_component, split_url};
 

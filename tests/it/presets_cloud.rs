@@ -14,6 +14,7 @@ use webdial::standin::Received;
 
 use crate::helpers::{App, read, spawn_with_env};
 
+mod telnyx;
 mod twilio;
 
 /// How long a test waits for something that should come at once.

@@ -1,0 +1,150 @@
+//! Public-key filters, for cloud APIs that sign with keys rather than a
+//! shared secret (aws-lc-rs, the crypto library rustls already uses):
+//!
+//! - `ed25519_verify(public_key, signature)`: whether `signature` (base64)
+//!   is the Ed25519 signature of the text by `public_key` (base64 of the 32
+//!   raw key bytes, or of its DER SubjectPublicKeyInfo), as Telnyx signs
+//!   webhooks. Anything unreadable is `false`, never an error: its inputs
+//!   are a notification's headers, which anyone can send.
+//! - `jwt_rs256(private_key)`: the claims (a map) as a JWT signed RS256
+//!   with `private_key` (PEM, PKCS #8 or PKCS #1), as Vonage wants per
+//!   request. `iat` (now), `jti` (unique) and `exp` (`iat` + 15 minutes)
+//!   are added unless the claims give them, so each rendering is fresh. An
+//!   unreadable key is an error (so a profile with a broken key does not
+//!   load).
+
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use aws_lc_rs::signature::{self, KeyPair as _};
+use base64::Engine as _;
+use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD};
+use minijinja::{Environment, Error, ErrorKind, Value};
+
+/// How long a JWT lives when the claims give no `exp`.
+pub const JWT_LIFETIME_SECS: u64 = 15 * 60;
+
+pub(super) fn add(env: &mut Environment<'static>) {
+    env.add_filter("ed25519_verify", |message: String, public_key: String, signature: String| {
+        ed25519_verify(&message, &public_key, &signature)
+    });
+    env.add_filter("jwt_rs256", jwt_rs256);
+}
+
+/// Ed25519 public keys as DER SubjectPublicKeyInfo start with these 12 bytes.
+const ED25519_SPKI_PREFIX: [u8; 12] = [0x30, 0x2a, 0x30, 0x05, 0x06, 0x03, 0x2b, 0x65, 0x70, 0x03, 0x21, 0x00];
+
+pub fn ed25519_verify(message: &str, public_key: &str, signature: &str) -> bool {
+    let (Ok(key), Ok(sig)) = (STANDARD.decode(public_key.trim()), STANDARD.decode(signature.trim())) else {
+        return false;
+    };
+    let key = match key.strip_prefix(&ED25519_SPKI_PREFIX[..]) {
+        Some(raw) => raw,
+        None => &key[..],
+    };
+    key.len() == 32
+        && signature::UnparsedPublicKey::new(&signature::ED25519, key).verify(message.as_bytes(), &sig).is_ok()
+}
+
+fn invalid(message: impl Into<String>) -> Error {
+    Error::new(ErrorKind::InvalidOperation, message.into())
+}
+
+/// The DER inside a PEM block, and whether it is PKCS #1 (`RSA PRIVATE KEY`).
+/// Literal `\n` (a key kept on one line in an environment variable) counts
+/// as a line break.
+fn pem_der(pem: &str) -> Option<(Vec<u8>, bool)> {
+    let pem = pem.replace("\\n", "\n");
+    let pkcs1 = pem.contains("-----BEGIN RSA PRIVATE KEY-----");
+    let body: String = pem.lines().map(str::trim).filter(|l| !l.starts_with("-----")).collect::<Vec<_>>().concat();
+    let der = STANDARD.decode(body).ok()?;
+    (!der.is_empty()).then_some((der, pkcs1))
+}
+
+fn rsa_key(pem: &str) -> Result<signature::RsaKeyPair, Error> {
+    let (der, pkcs1) = pem_der(pem).ok_or_else(|| invalid("jwt_rs256: the private key is not a PEM block"))?;
+    let key = if pkcs1 { signature::RsaKeyPair::from_der(&der) } else { signature::RsaKeyPair::from_pkcs8(&der) };
+    key.map_err(|e| invalid(format!("jwt_rs256: the private key is not an RSA private key: {e}")))
+}
+
+fn jwt_rs256(claims: Value, private_key: String) -> Result<String, Error> {
+    let key = rsa_key(&private_key)?;
+    let mut claims = match serde_json::to_value(&claims) {
+        Ok(serde_json::Value::Object(m)) => m,
+        _ => return Err(invalid("jwt_rs256: the claims must be a map, e.g. {'application_id': application_id}")),
+    };
+    let now = SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0);
+    claims.entry("iat").or_insert(now.into());
+    claims.entry("jti").or_insert(ulid::Ulid::generate().to_string().into());
+    claims.entry("exp").or_insert((now + JWT_LIFETIME_SECS).into());
+    let header = URL_SAFE_NO_PAD.encode(br#"{"alg":"RS256","typ":"JWT"}"#);
+    let payload = URL_SAFE_NO_PAD.encode(serde_json::Value::Object(claims).to_string());
+    let signed = format!("{header}.{payload}");
+    let mut sig = vec![0; key.public_modulus_len()];
+    key.sign(&signature::RSA_PKCS1_SHA256, &aws_lc_rs::rand::SystemRandom::new(), signed.as_bytes(), &mut sig)
+        .map_err(|_| invalid("jwt_rs256: signing failed"))?;
+    Ok(format!("{signed}.{}", URL_SAFE_NO_PAD.encode(sig)))
+}
+
+/// Whether `jwt` is signed RS256 by the key pair whose private key is
+/// `private_key` (PEM), and its claims, for a stand-in that checks what a
+/// gateway signed.
+pub fn jwt_rs256_claims(jwt: &str, private_key: &str) -> Option<serde_json::Value> {
+    let key = rsa_key(private_key).ok()?;
+    let public = key.public_key().as_ref().to_vec();
+    let (signed, sig) = jwt.rsplit_once('.')?;
+    let (header, payload) = signed.split_once('.')?;
+    let header: serde_json::Value = serde_json::from_slice(&URL_SAFE_NO_PAD.decode(header).ok()?).ok()?;
+    if header.get("alg").and_then(|a| a.as_str()) != Some("RS256") {
+        return None;
+    }
+    let sig = URL_SAFE_NO_PAD.decode(sig).ok()?;
+    signature::UnparsedPublicKey::new(&signature::RSA_PKCS1_2048_8192_SHA256, public)
+        .verify(signed.as_bytes(), &sig)
+        .ok()?;
+    serde_json::from_slice(&URL_SAFE_NO_PAD.decode(payload).ok()?).ok()
+}
+
+/// Signs `message` with the Ed25519 key whose 32-byte seed is `seed`:
+/// (base64 signature, base64 public key). For stand-ins that sign webhooks.
+pub fn ed25519_sign(seed: &[u8; 32], message: &str) -> (String, String) {
+    match signature::Ed25519KeyPair::from_seed_unchecked(seed) {
+        Ok(pair) => {
+            (STANDARD.encode(pair.sign(message.as_bytes()).as_ref()), STANDARD.encode(pair.public_key().as_ref()))
+        }
+        Err(_) => (String::new(), String::new()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ed25519_matches_rfc_8032_test_1_and_refuses_anything_else() {
+        // RFC 8032 section 7.1, TEST 1: the empty message.
+        let seed: [u8; 32] =
+            hex("9d61b19deffd5a60ba844af492ec2cc44449c5697b326919703bac031cae7f60").try_into().unwrap();
+        let (sig, public) = ed25519_sign(&seed, "");
+        assert_eq!(
+            STANDARD.decode(&public).unwrap(),
+            hex("d75a980182b10ab7d54bfed3c964073a0ee172f3daa62325af021a68f707511a")
+        );
+        assert_eq!(
+            STANDARD.decode(&sig).unwrap(),
+            hex(
+                "e5564300c360ac729086e2cc806e828a84877f1eb8e5d974d873e065224901555fb8821590a33bacc61e39701cf9b46bd25bf5f0595bbe24655141438e7a100b"
+            )
+        );
+        assert!(ed25519_verify("", &public, &sig));
+        let spki = STANDARD.encode([&ED25519_SPKI_PREFIX[..], &STANDARD.decode(&public).unwrap()].concat());
+        assert!(ed25519_verify("", &spki, &sig), "the DER form of the key works too");
+        assert!(!ed25519_verify("x", &public, &sig));
+        assert!(!ed25519_verify("", &public, "not base64!"));
+        assert!(!ed25519_verify("", "", &sig));
+        assert!(!ed25519_verify("", &public, ""));
+    }
+
+    fn hex(s: &str) -> Vec<u8> {
+        (0..s.len()).step_by(2).map(|i| u8::from_str_radix(&s[i..i + 2], 16).unwrap()).collect()
+    }
+}
