@@ -54,7 +54,9 @@
 //!   after a quickcall (see `kazoo`).
 //! - Cloud voice APIs, each with its own paths: Twilio (`twilio`: the Calls
 //!   resource, signed status callbacks POSTed to the URL the dial gave);
-//!   Telnyx Call Control (`telnyx`: `/v2/calls`, Ed25519-signed webhooks).
+//!   Telnyx Call Control (`telnyx`: `/v2/calls`, Ed25519-signed webhooks);
+//!   Plivo (`plivo`: `/v1/Account/{id}/Call/`, V2-signed ring and hangup
+//!   callbacks).
 //!
 //! - Events: told where ([`StandIn::notify_to`]), it notifies an accepted
 //!   VOIspeed `call_request`'s user events (outgoing_call, call_answered,
@@ -93,15 +95,16 @@ mod grandstream_gxp;
 mod grandstream_ucm;
 mod iqx;
 mod kazoo;
+mod plivo;
 mod poly;
 mod snom;
 mod systems;
-mod threecx;
 mod telnyx;
+mod threecx;
 mod tls;
 mod tokens;
-mod vodia;
 mod twilio;
+mod vodia;
 mod voispeed;
 mod wazo;
 mod yealink;
@@ -118,6 +121,7 @@ pub use grandstream_ucm::{PASSWORD as UCM_PASSWORD, USER as UCM_USER, UcmCookies
 pub use kazoo::{
     ACCOUNT_ID as KAZOO_ACCOUNT_ID, ACCOUNT_NAME as KAZOO_ACCOUNT_NAME, PASSWORD as KAZOO_PASSWORD, USER as KAZOO_USER,
 };
+pub use plivo::{AUTH_ID as PLIVO_AUTH_ID, AUTH_TOKEN as PLIVO_AUTH_TOKEN, signature_v2 as plivo_signature_v2};
 pub use poly::{PASSWORD as POLY_PASSWORD, USER as POLY_USER};
 pub use snom::{PASSWORD as SNOM_PASSWORD, USER as SNOM_USER};
 pub use systems::{SYSTEMS, System, find as find_system};

@@ -10,7 +10,7 @@ use axum::response::Response;
 
 use super::{
     Received, Shared, ami, asterisk_ari, baresip, cisco, click2call, fanvil, freeswitch, grandstream_gxp,
-    grandstream_ucm, iqx, kazoo, poly, snom, telnyx, threecx, twilio, vodia, voispeed, wazo, yealink, yeastar,
+    grandstream_ucm, iqx, kazoo, plivo, poly, snom, telnyx, threecx, twilio, vodia, voispeed, wazo, yealink, yeastar,
     yeastar_s,
 };
 
@@ -179,6 +179,12 @@ pub static SYSTEMS: &[System] = &[
         serves: telnyx::serves,
         answer: telnyx::answer,
     },
+    System {
+        name: "plivo",
+        about: "Plivo Voice API (/v1/Account/{auth_id}/Call/), V2-signed callbacks",
+        serves: plivo::serves,
+        answer: plivo::answer,
+    },
 ];
 
 /// The system named `name`.
@@ -232,6 +238,7 @@ mod tests {
             ("kazoo", "/v2/accounts/91eb05e5/users/72855158/quickcall/201"),
             ("twilio", "/2010-04-01/Accounts/AC00000000000000000000000000000001/Calls.json"),
             ("telnyx", "/v2/calls/v3:abc/actions/hangup"),
+            ("plivo", "/v1/Account/MADEMOPLIVOAUTHID000/Call/"),
         ];
         for (name, path) in samples {
             let serving: Vec<&str> = SYSTEMS.iter().filter(|s| (s.serves)(path)).map(|s| s.name).collect();

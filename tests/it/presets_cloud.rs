@@ -14,6 +14,7 @@ use webdial::standin::Received;
 
 use crate::helpers::{App, read, spawn_with_env};
 
+mod plivo;
 mod telnyx;
 mod twilio;
 
