@@ -56,7 +56,8 @@
 //!   resource, signed status callbacks POSTed to the URL the dial gave);
 //!   Telnyx Call Control (`telnyx`: `/v2/calls`, Ed25519-signed webhooks);
 //!   Plivo (`plivo`: `/v1/Account/{id}/Call/`, V2-signed ring and hangup
-//!   callbacks).
+//!   callbacks); RingCentral RingOut (`ringcentral`: JWT-grant login, then
+//!   `ring-out` on the bearer token).
 //!
 //! - Events: told where ([`StandIn::notify_to`]), it notifies an accepted
 //!   VOIspeed `call_request`'s user events (outgoing_call, call_answered,
@@ -97,6 +98,7 @@ mod iqx;
 mod kazoo;
 mod plivo;
 mod poly;
+mod ringcentral;
 mod snom;
 mod systems;
 mod telnyx;
@@ -123,6 +125,9 @@ pub use kazoo::{
 };
 pub use plivo::{AUTH_ID as PLIVO_AUTH_ID, AUTH_TOKEN as PLIVO_AUTH_TOKEN, signature_v2 as plivo_signature_v2};
 pub use poly::{PASSWORD as POLY_PASSWORD, USER as POLY_USER};
+pub use ringcentral::{
+    CLIENT_ID as RINGCENTRAL_CLIENT_ID, CLIENT_SECRET as RINGCENTRAL_SECRET, USER_JWT as RINGCENTRAL_JWT,
+};
 pub use snom::{PASSWORD as SNOM_PASSWORD, USER as SNOM_USER};
 pub use systems::{SYSTEMS, System, find as find_system};
 pub use telnyx::{API_KEY as TELNYX_API_KEY, CONNECTION_ID as TELNYX_CONNECTION_ID, public_key as telnyx_public_key};

@@ -10,8 +10,8 @@ use axum::response::Response;
 
 use super::{
     Received, Shared, ami, asterisk_ari, baresip, cisco, click2call, fanvil, freeswitch, grandstream_gxp,
-    grandstream_ucm, iqx, kazoo, plivo, poly, snom, telnyx, threecx, twilio, vodia, voispeed, wazo, yealink, yeastar,
-    yeastar_s,
+    grandstream_ucm, iqx, kazoo, plivo, poly, ringcentral, snom, telnyx, threecx, twilio, vodia, voispeed, wazo,
+    yealink, yeastar, yeastar_s,
 };
 
 /// One system the stand-in speaks.
@@ -185,6 +185,12 @@ pub static SYSTEMS: &[System] = &[
         serves: plivo::serves,
         answer: plivo::answer,
     },
+    System {
+        name: "ringcentral",
+        about: "RingCentral RingOut (JWT-grant login, bearer token)",
+        serves: ringcentral::serves,
+        answer: ringcentral::answer,
+    },
 ];
 
 /// The system named `name`.
@@ -239,6 +245,7 @@ mod tests {
             ("twilio", "/2010-04-01/Accounts/AC00000000000000000000000000000001/Calls.json"),
             ("telnyx", "/v2/calls/v3:abc/actions/hangup"),
             ("plivo", "/v1/Account/MADEMOPLIVOAUTHID000/Call/"),
+            ("ringcentral", "/restapi/v1.0/account/~/extension/~/ring-out"),
         ];
         for (name, path) in samples {
             let serving: Vec<&str> = SYSTEMS.iter().filter(|s| (s.serves)(path)).map(|s| s.name).collect();

@@ -15,6 +15,7 @@ use webdial::standin::Received;
 use crate::helpers::{App, read, spawn_with_env};
 
 mod plivo;
+mod ringcentral;
 mod telnyx;
 mod twilio;
 
