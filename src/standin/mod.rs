@@ -57,7 +57,8 @@
 //!   Telnyx Call Control (`telnyx`: `/v2/calls`, Ed25519-signed webhooks);
 //!   Plivo (`plivo`: `/v1/Account/{id}/Call/`, V2-signed ring and hangup
 //!   callbacks); RingCentral RingOut (`ringcentral`: JWT-grant login, then
-//!   `ring-out` on the bearer token).
+//!   `ring-out` on the bearer token); sipgate io (`sipgate`:
+//!   `/v2/sessions/calls` and call manipulation under `/v2/calls/{id}`).
 //!
 //! - Events: told where ([`StandIn::notify_to`]), it notifies an accepted
 //!   VOIspeed `call_request`'s user events (outgoing_call, call_answered,
@@ -99,6 +100,7 @@ mod kazoo;
 mod plivo;
 mod poly;
 mod ringcentral;
+mod sipgate;
 mod snom;
 mod systems;
 mod telnyx;
@@ -128,6 +130,7 @@ pub use poly::{PASSWORD as POLY_PASSWORD, USER as POLY_USER};
 pub use ringcentral::{
     CLIENT_ID as RINGCENTRAL_CLIENT_ID, CLIENT_SECRET as RINGCENTRAL_SECRET, USER_JWT as RINGCENTRAL_JWT,
 };
+pub use sipgate::{TOKEN as SIPGATE_TOKEN, TOKEN_ID as SIPGATE_TOKEN_ID};
 pub use snom::{PASSWORD as SNOM_PASSWORD, USER as SNOM_USER};
 pub use systems::{SYSTEMS, System, find as find_system};
 pub use telnyx::{API_KEY as TELNYX_API_KEY, CONNECTION_ID as TELNYX_CONNECTION_ID, public_key as telnyx_public_key};

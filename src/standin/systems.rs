@@ -10,8 +10,8 @@ use axum::response::Response;
 
 use super::{
     Received, Shared, ami, asterisk_ari, baresip, cisco, click2call, fanvil, freeswitch, grandstream_gxp,
-    grandstream_ucm, iqx, kazoo, plivo, poly, ringcentral, snom, telnyx, threecx, twilio, vodia, voispeed, wazo,
-    yealink, yeastar, yeastar_s,
+    grandstream_ucm, iqx, kazoo, plivo, poly, ringcentral, sipgate, snom, telnyx, threecx, twilio, vodia, voispeed,
+    wazo, yealink, yeastar, yeastar_s,
 };
 
 /// One system the stand-in speaks.
@@ -191,6 +191,12 @@ pub static SYSTEMS: &[System] = &[
         serves: ringcentral::serves,
         answer: ringcentral::answer,
     },
+    System {
+        name: "sipgate",
+        about: "sipgate io (/v2/sessions/calls, call manipulation)",
+        serves: sipgate::serves,
+        answer: sipgate::answer,
+    },
 ];
 
 /// The system named `name`.
@@ -246,6 +252,9 @@ mod tests {
             ("telnyx", "/v2/calls/v3:abc/actions/hangup"),
             ("plivo", "/v1/Account/MADEMOPLIVOAUTHID000/Call/"),
             ("ringcentral", "/restapi/v1.0/account/~/extension/~/ring-out"),
+            ("sipgate", "/v2/sessions/calls"),
+            ("sipgate", "/v2/calls/abc/dtmf"),
+            ("telnyx", "/v2/calls"),
         ];
         for (name, path) in samples {
             let serving: Vec<&str> = SYSTEMS.iter().filter(|s| (s.serves)(path)).map(|s| s.name).collect();

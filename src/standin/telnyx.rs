@@ -50,8 +50,10 @@ pub fn public_key() -> String {
     crate::template::ed25519_sign(&SIGNING_SEED, "").1
 }
 
+/// `/v2/calls` and `/v2/calls/{id}/actions/{command}`: other `/v2/calls/…`
+/// paths are sipgate's (the two never share a host, but share a stand-in).
 pub(super) fn serves(path: &str) -> bool {
-    path == "/v2/calls" || path.starts_with("/v2/calls/")
+    path == "/v2/calls" || path.strip_prefix("/v2/calls/").is_some_and(|rest| rest.split('/').nth(1) == Some("actions"))
 }
 
 fn error(status: StatusCode, code: &str, title: &str, detail: &str, pointer: Option<&str>) -> Response {

@@ -16,6 +16,7 @@ use crate::helpers::{App, read, spawn_with_env};
 
 mod plivo;
 mod ringcentral;
+mod sipgate;
 mod telnyx;
 mod twilio;
 
