@@ -58,7 +58,8 @@
 //!   Plivo (`plivo`: `/v1/Account/{id}/Call/`, V2-signed ring and hangup
 //!   callbacks); RingCentral RingOut (`ringcentral`: JWT-grant login, then
 //!   `ring-out` on the bearer token); sipgate io (`sipgate`:
-//!   `/v2/sessions/calls` and call manipulation under `/v2/calls/{id}`).
+//!   `/v2/sessions/calls` and call manipulation under `/v2/calls/{id}`);
+//!   Vonage (`vonage`: `/v1/calls` on a per-request RS256 JWT, checked).
 //!
 //! - Events: told where ([`StandIn::notify_to`]), it notifies an accepted
 //!   VOIspeed `call_request`'s user events (outgoing_call, call_answered,
@@ -110,6 +111,7 @@ mod tokens;
 mod twilio;
 mod vodia;
 mod voispeed;
+mod vonage;
 mod wazo;
 mod yealink;
 mod yeastar;
@@ -141,6 +143,7 @@ pub use vodia::{
     ADMIN as VODIA_ADMIN, ADMIN_PASSWORD as VODIA_ADMIN_PASSWORD, DOMAIN as VODIA_DOMAIN,
     WEB_PASSWORD as VODIA_WEB_PASSWORD,
 };
+pub use vonage::{APPLICATION_ID as VONAGE_APPLICATION_ID, PRIVATE_KEY as VONAGE_PRIVATE_KEY};
 pub use wazo::{PASSWORD as WAZO_PASSWORD, USER as WAZO_USER};
 pub use yealink::{PASSWORD as YEALINK_PASSWORD, RemoteControl as YealinkRemoteControl, USER as YEALINK_USER};
 pub use yeastar::{CLIENT_ID as YEASTAR_CLIENT_ID, CLIENT_SECRET as YEASTAR_SECRET, YeastarTokens};

@@ -11,7 +11,7 @@ use axum::response::Response;
 use super::{
     Received, Shared, ami, asterisk_ari, baresip, cisco, click2call, fanvil, freeswitch, grandstream_gxp,
     grandstream_ucm, iqx, kazoo, plivo, poly, ringcentral, sipgate, snom, telnyx, threecx, twilio, vodia, voispeed,
-    wazo, yealink, yeastar, yeastar_s,
+    vonage, wazo, yealink, yeastar, yeastar_s,
 };
 
 /// One system the stand-in speaks.
@@ -197,6 +197,12 @@ pub static SYSTEMS: &[System] = &[
         serves: sipgate::serves,
         answer: sipgate::answer,
     },
+    System {
+        name: "vonage",
+        about: "Vonage Voice API (/v1/calls, RS256 JWT per request)",
+        serves: vonage::serves,
+        answer: vonage::answer,
+    },
 ];
 
 /// The system named `name`.
@@ -255,6 +261,8 @@ mod tests {
             ("sipgate", "/v2/sessions/calls"),
             ("sipgate", "/v2/calls/abc/dtmf"),
             ("telnyx", "/v2/calls"),
+            ("vonage", "/v1/calls"),
+            ("vonage", "/v1/calls/aaaa/dtmf"),
         ];
         for (name, path) in samples {
             let serving: Vec<&str> = SYSTEMS.iter().filter(|s| (s.serves)(path)).map(|s| s.name).collect();

@@ -545,7 +545,12 @@ impl Jinja {
                 }
                 headers.retain(|(h, _)| h != "authorization");
                 headers.push(("authorization".into(), value));
-                (None, Some(format!("Bearer {}", crate::secrets::redact(&token))))
+                let shown = if super::signing::is_jwt(&token) {
+                    std::borrow::Cow::Borrowed(crate::secrets::MASK)
+                } else {
+                    crate::secrets::redact(&token)
+                };
+                (None, Some(format!("Bearer {shown}")))
             }
             Some(AuthTpl::Digest { user, password }) => (Some((one(user)?, one(password)?)), None),
             None => (None, None),

@@ -104,6 +104,22 @@ pub fn jwt_rs256_claims(jwt: &str, private_key: &str) -> Option<serde_json::Valu
     serde_json::from_slice(&URL_SAFE_NO_PAD.decode(payload).ok()?).ok()
 }
 
+/// Whether `token` is a JWT (three base64url parts, the first a JSON header
+/// naming its `alg`): a credential wherever it came from, so it is never
+/// shown (a bearer token that is not one is shown as far as it is not a
+/// secret, to show a template that did not render).
+pub(crate) fn is_jwt(token: &str) -> bool {
+    let mut parts = token.split('.');
+    let (Some(header), Some(_), Some(_), None) = (parts.next(), parts.next(), parts.next(), parts.next()) else {
+        return false;
+    };
+    URL_SAFE_NO_PAD
+        .decode(header)
+        .ok()
+        .and_then(|h| serde_json::from_slice::<serde_json::Value>(&h).ok())
+        .is_some_and(|h| h.get("alg").is_some())
+}
+
 /// Signs `message` with the Ed25519 key whose 32-byte seed is `seed`:
 /// (base64 signature, base64 public key). For stand-ins that sign webhooks.
 pub fn ed25519_sign(seed: &[u8; 32], message: &str) -> (String, String) {
@@ -142,6 +158,15 @@ mod tests {
         assert!(!ed25519_verify("", &public, "not base64!"));
         assert!(!ed25519_verify("", "", &sig));
         assert!(!ed25519_verify("", &public, ""));
+    }
+
+    #[test]
+    fn a_jwt_is_told_from_other_bearer_tokens() {
+        let header = URL_SAFE_NO_PAD.encode(br#"{"alg":"RS256","typ":"JWT"}"#);
+        assert!(is_jwt(&format!("{header}.e30.c2ln")));
+        for other in ["abc", "a.b.c", &format!("{header}.e30"), &format!("{header}.e30.c2ln.x"), "KEY0123.x.y"] {
+            assert!(!is_jwt(other), "{other}");
+        }
     }
 
     fn hex(s: &str) -> Vec<u8> {

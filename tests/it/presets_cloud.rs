@@ -19,6 +19,7 @@ mod ringcentral;
 mod sipgate;
 mod telnyx;
 mod twilio;
+mod vonage;
 
 /// How long a test waits for something that should come at once.
 const WAIT: Duration = Duration::from_secs(5);
