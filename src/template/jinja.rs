@@ -349,10 +349,10 @@ pub(super) fn compile(
     j.vars.insert(RULES_VAR.into(), Value::from_object(RulesObject(number.clone())));
     if errors.is_empty() {
         // A profile that loads can render: try it once with sample values.
-        let tried = match scope {
+        let tried = super::signing::trying(|| match scope {
             Scope::Action => j.render_any(env, &j.sample()).map(|_| ()),
             Scope::Hook => j.render_ctx(env, &j.sample_context()).map(|_| ()),
-        };
+        });
         // A `pick` from an admin's map cannot be tried with the sample
         // extension, which the map need not hold: that refusal is the
         // request's, not the profile's.

@@ -10,8 +10,10 @@
 //!   with `private_key` (PEM, PKCS #8 or PKCS #1), as Vonage wants per
 //!   request. `iat` (now), `jti` (unique) and `exp` (`iat` + 15 minutes)
 //!   are added unless the claims give them, so each rendering is fresh. An
-//!   unreadable key is an error (so a profile with a broken key does not
-//!   load).
+//!   unreadable key refuses the request (nothing is sent) with the reason;
+//!   the one render tried when a profile loads ([`trying`]) gives a
+//!   placeholder instead, so a preset loads with sample values (a dry run
+//!   shows a broken key).
 
 use std::time::{SystemTime, UNIX_EPOCH};
 
@@ -19,6 +21,24 @@ use aws_lc_rs::signature::{self, KeyPair as _};
 use base64::Engine as _;
 use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD};
 use minijinja::{Environment, Error, ErrorKind, Value};
+
+thread_local! {
+    /// True while the load-time try renders (on this thread, synchronously).
+    static TRYING: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
+}
+
+/// Runs `f` as the load-time try of a template: a key the filters cannot
+/// read gives a placeholder rather than an error, since the profile's
+/// variables may be samples. Nothing rendered here is ever sent.
+pub(super) fn trying<T>(f: impl FnOnce() -> T) -> T {
+    TRYING.with(|t| t.set(true));
+    let out = f();
+    TRYING.with(|t| t.set(false));
+    out
+}
+
+/// What the load-time try renders for a JWT whose key cannot be read.
+const UNSIGNED_PLACEHOLDER: &str = "unsigned.sample.jwt";
 
 /// How long a JWT lives when the claims give no `exp`.
 pub const JWT_LIFETIME_SECS: u64 = 15 * 60;
@@ -67,7 +87,11 @@ fn rsa_key(pem: &str) -> Result<signature::RsaKeyPair, Error> {
 }
 
 fn jwt_rs256(claims: Value, private_key: String) -> Result<String, Error> {
-    let key = rsa_key(&private_key)?;
+    let key = match rsa_key(&private_key) {
+        Ok(k) => k,
+        Err(_) if TRYING.with(|t| t.get()) => return Ok(UNSIGNED_PLACEHOLDER.into()),
+        Err(e) => return Err(e),
+    };
     let mut claims = match serde_json::to_value(&claims) {
         Ok(serde_json::Value::Object(m)) => m,
         _ => return Err(invalid("jwt_rs256: the claims must be a map, e.g. {'application_id': application_id}")),

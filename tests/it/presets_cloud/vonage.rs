@@ -69,14 +69,20 @@ async fn vonage_refusals_are_rejected_with_vonages_words() {
     assert_eq!(app.received().len(), 3);
 }
 
-#[test]
-fn vonage_a_key_that_cannot_be_read_stops_the_branch_from_loading() {
-    let dir = crate::helpers::write_config("http://127.0.0.1:9", &[("x", &profile(""))]);
-    let env = |name: &str| (name == "VG_KEY").then(|| "not a key".to_string());
-    let loaded = webdial::app::load(&dir.path().join("webdial.yaml"), true, &env);
-    let problems: Vec<String> = loaded.diagnostics.iter().map(|d| d.to_string()).collect();
-    assert!(problems.iter().any(|p| p.contains("jwt_rs256: the private key is not")), "{problems:?}");
-    assert!(!problems.iter().any(|p| p.contains("not a key")), "the key is not shown: {problems:?}");
+#[tokio::test]
+async fn vonage_a_key_that_cannot_be_read_refuses_the_dial_and_sends_nothing() {
+    // It loads (a preset must, with sample values), and says why at once.
+    let app = spawn_with_env(&[("x", &profile(""))], &[("VG_KEY", "not a key")]).await;
+    for dry_run in [true, false] {
+        let (code, answer) = app
+            .post(json!({"branch": "x", "extension": "+442079460201", "number": "+442079460999", "dry_run": dry_run}))
+            .await;
+        assert_eq!((code, answer["status"].as_str()), (400, Some("invalid_request")), "{answer}");
+        let message = answer["message"].as_str().unwrap_or("");
+        assert!(message.contains("jwt_rs256: the private key is not a PEM block"), "{answer}");
+        assert!(!answer.to_string().contains("not a key"), "the key is not shown: {answer}");
+    }
+    assert!(app.received().is_empty());
 }
 
 #[tokio::test]
