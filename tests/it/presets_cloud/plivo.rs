@@ -37,6 +37,15 @@ async fn plivo_calls_the_extension_with_an_answer_url_that_names_the_number() {
     let token = app.pbx.logins("plivo").issued()[0].clone();
     assert_eq!(answer["call_id"].as_str().map(|c| c.replace('-', "")), Some(token));
     assert_eq!(answer["pbx"]["http_status"], 201);
+
+    // `cancel` takes the dial's request_uuid, while the call is not yet answered.
+    let request = answer["call_id"].as_str().unwrap();
+    let (code, r) = action(&app, "cancel", json!({"branch": "x", "call_id": request})).await;
+    accepted(code, &r);
+    let got = app.received().pop().unwrap();
+    let path = format!("/v1/Account/{ID}/Request/{request}/");
+    assert_eq!((got.method.as_str(), got.path.as_str(), got.body.as_str()), ("DELETE", path.as_str(), ""));
+    assert_eq!(got.authorization, Some(basic(ID, TOKEN)));
 }
 
 #[tokio::test]
