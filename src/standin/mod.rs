@@ -135,7 +135,10 @@ pub use ringcentral::{
 pub use sipgate::{TOKEN as SIPGATE_TOKEN, TOKEN_ID as SIPGATE_TOKEN_ID};
 pub use snom::{PASSWORD as SNOM_PASSWORD, USER as SNOM_USER};
 pub use systems::{SYSTEMS, System, find as find_system};
-pub use telnyx::{API_KEY as TELNYX_API_KEY, CONNECTION_ID as TELNYX_CONNECTION_ID, public_key as telnyx_public_key};
+pub use telnyx::{
+    API_KEY as TELNYX_API_KEY, CONNECTION_ID as TELNYX_CONNECTION_ID, public_key as telnyx_public_key,
+    sign as telnyx_sign,
+};
 pub use threecx::{CLIENT_ID as THREECX_CLIENT_ID, CLIENT_SECRET as THREECX_SECRET, Tokens};
 pub use tokens::{Logins, Tokens as SystemTokens};
 pub use twilio::{ACCOUNT_SID as TWILIO_ACCOUNT_SID, AUTH_TOKEN as TWILIO_AUTH_TOKEN, signature as twilio_signature};

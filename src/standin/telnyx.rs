@@ -52,6 +52,12 @@ pub fn public_key() -> String {
 
 /// `/v2/calls` and `/v2/calls/{id}/actions/{command}`: other `/v2/calls/…`
 /// paths are sipgate's (the two never share a host, but share a stand-in).
+/// The stand-in's `telnyx-signature-ed25519` for a webhook `body` sent at
+/// `timestamp`, as its own webhooks carry it.
+pub fn sign(timestamp: &str, body: &str) -> String {
+    crate::template::ed25519_sign(&SIGNING_SEED, &format!("{timestamp}|{body}")).0
+}
+
 pub(super) fn serves(path: &str) -> bool {
     path == "/v2/calls" || path.strip_prefix("/v2/calls/").is_some_and(|rest| rest.split('/').nth(1) == Some("actions"))
 }
@@ -162,7 +168,7 @@ fn webhook_post(url: Option<&str>, event: &str, state: &str, cause: Option<&str>
     })
     .to_string();
     let timestamp = now.to_string();
-    let (signature, _) = crate::template::ed25519_sign(&SIGNING_SEED, &format!("{timestamp}|{body}"));
+    let signature = sign(&timestamp, &body);
     Push::Post {
         to: url.map(str::to_string),
         content_type: "application/json",

@@ -6,6 +6,9 @@
 //!   raw key bytes, or of its DER SubjectPublicKeyInfo), as Telnyx signs
 //!   webhooks. Anything unreadable is `false`, never an error: its inputs
 //!   are a notification's headers, which anyone can send.
+//! - `is_recent(max_seconds)`: whether a Unix time (seconds, as text or a
+//!   number) is within `max_seconds` of now, either way: a signed webhook's
+//!   timestamp checked against replays. Unreadable is `false`.
 //! - `jwt_rs256(private_key)`: the claims (a map) as a JWT signed RS256
 //!   with `private_key` (PEM, PKCS #8 or PKCS #1), as Vonage wants per
 //!   request. `iat` (now), `jti` (unique) and `exp` (`iat` + 15 minutes)
@@ -48,6 +51,19 @@ pub(super) fn add(env: &mut Environment<'static>) {
         ed25519_verify(&message, &public_key, &signature)
     });
     env.add_filter("jwt_rs256", jwt_rs256);
+    env.add_filter("is_recent", |at: Value, max_seconds: u64| is_recent(&at, max_seconds, unix_now()));
+}
+
+fn unix_now() -> u64 {
+    SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0)
+}
+
+fn is_recent(at: &Value, max_seconds: u64, now: u64) -> bool {
+    let at = match at.as_str() {
+        Some(text) => text.trim().parse::<u64>().ok(),
+        None => u64::try_from(at.clone()).ok(),
+    };
+    at.is_some_and(|at| at.abs_diff(now) <= max_seconds)
 }
 
 /// Ed25519 public keys as DER SubjectPublicKeyInfo start with these 12 bytes.
@@ -96,7 +112,7 @@ fn jwt_rs256(claims: Value, private_key: String) -> Result<String, Error> {
         Ok(serde_json::Value::Object(m)) => m,
         _ => return Err(invalid("jwt_rs256: the claims must be a map, e.g. {'application_id': application_id}")),
     };
-    let now = SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0);
+    let now = unix_now();
     claims.entry("iat").or_insert(now.into());
     claims.entry("jti").or_insert(ulid::Ulid::generate().to_string().into());
     claims.entry("exp").or_insert((now + JWT_LIFETIME_SECS).into());
@@ -182,6 +198,23 @@ mod tests {
         assert!(!ed25519_verify("", &public, "not base64!"));
         assert!(!ed25519_verify("", "", &sig));
         assert!(!ed25519_verify("", &public, ""));
+    }
+
+    #[test]
+    fn is_recent_takes_text_or_numbers_within_the_window_either_way() {
+        let now = 1_796_150_000;
+        for (at, want) in [
+            (Value::from("1796150000"), true),
+            (Value::from(" 1796149701 "), true),
+            (Value::from(1_796_150_300u64), true),
+            (Value::from("1796149699"), false),
+            (Value::from(1_796_150_301u64), false),
+            (Value::from("soon"), false),
+            (Value::from(-5), false),
+            (Value::UNDEFINED, false),
+        ] {
+            assert_eq!(is_recent(&at, 300, now), want, "{at:?}");
+        }
     }
 
     #[test]

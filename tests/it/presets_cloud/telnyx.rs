@@ -1,7 +1,7 @@
 //! `presets/telnyx.yaml` against the Telnyx stand-in.
 
 use serde_json::json;
-use webdial::standin::{TELNYX_API_KEY as KEY, TELNYX_CONNECTION_ID as CONNECTION, telnyx_public_key};
+use webdial::standin::{TELNYX_API_KEY as KEY, TELNYX_CONNECTION_ID as CONNECTION, telnyx_public_key, telnyx_sign};
 
 use super::*;
 
@@ -103,13 +103,21 @@ async fn telnyx_webhooks_are_checked_by_their_ed25519_signature_and_move_the_dia
     let record = read(app.client.get(format!("{}/v1/calls/{id}", app.url)).send().await.unwrap()).await.1;
     assert_eq!(record["state"], "ended", "{record}");
 
-    // Signed by another key, over another timestamp, or not at all: 401.
+    // Signed by another key, over another timestamp, too old, or not at all: 401.
     let hook = json!({"data": {"event_type": "call.answered", "payload": {"call_control_id": call}}}).to_string();
-    let other = webdial::template::ed25519_sign(&[7; 32], &format!("1700000000|{hook}")).0;
+    let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_secs().to_string();
+    let fresh = telnyx_sign(&now, &hook);
+    let headers = [("telnyx-signature-ed25519", fresh.as_str()), ("telnyx-timestamp", now.as_str())];
+    let sent = app.notify_post("x", "application/json", &hook, &headers).await;
+    assert_eq!(sent.0, 200, "the same signing, fresh, is taken: {}", sent.1);
+    assert_eq!(events.next(WAIT).await.expect("the event").data["type"], "answered");
+    let replayed = telnyx_sign("1700000000", &hook);
+    let other = webdial::template::ed25519_sign(&[7; 32], &format!("{now}|{hook}")).0;
     let ours = webdial::template::ed25519_sign(&[0; 32], "").0; // not the stand-in's either
     for headers in [
-        vec![("telnyx-signature-ed25519", other.as_str()), ("telnyx-timestamp", "1700000000")],
-        vec![("telnyx-signature-ed25519", ours.as_str()), ("telnyx-timestamp", "1700000001")],
+        vec![("telnyx-signature-ed25519", replayed.as_str()), ("telnyx-timestamp", "1700000000")],
+        vec![("telnyx-signature-ed25519", other.as_str()), ("telnyx-timestamp", now.as_str())],
+        vec![("telnyx-signature-ed25519", ours.as_str()), ("telnyx-timestamp", now.as_str())],
         vec![],
     ] {
         assert_eq!(app.notify_post("x", "application/json", &hook, &headers).await.0, 401, "{headers:?}");
