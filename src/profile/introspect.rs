@@ -104,7 +104,7 @@ impl Preset {
 /// Whether a variable's name says it holds a credential.
 pub fn looks_secret(name: &str) -> bool {
     const WORDS: &[&str] =
-        &["secret", "password", "passwd", "pass", "pwd", "token", "key", "apikey", "auth", "credentials", "pin"];
+        &["secret", "password", "passwd", "pass", "pwd", "token", "key", "apikey", "jwt", "credentials", "pin"];
     let lower = name.to_ascii_lowercase();
     lower.split(['_', '-']).any(|w| WORDS.contains(&w))
         || ["secret", "password", "token"].iter().any(|w| lower.ends_with(w))

@@ -116,10 +116,33 @@ fn desk_phones_take_a_map_and_samples_make_every_preset_load() {
 
 #[test]
 fn secrets_are_told_by_their_names() {
-    for s in ["token", "pass", "password", "client_secret", "webhook_secret", "api_key", "AuthToken", "apiPassword"] {
+    for s in [
+        "token",
+        "pass",
+        "password",
+        "client_secret",
+        "webhook_secret",
+        "api_key",
+        "AuthToken",
+        "apiPassword",
+        "jwt",
+        "auth_token",
+    ] {
         assert!(looks_secret(s), "{s}");
     }
-    for s in ["host", "user", "account", "client_id", "scheme", "passage", "monkey", "context", "from_number"] {
+    for s in [
+        "host",
+        "user",
+        "account",
+        "client_id",
+        "scheme",
+        "passage",
+        "monkey",
+        "context",
+        "from_number",
+        "auth_user",
+        "auth_id",
+    ] {
         assert!(!looks_secret(s), "{s}");
     }
 }

@@ -218,3 +218,36 @@ impl App {
         read(resp).await
     }
 }
+
+// ---- What the preset and login tests share ---------------------------------
+
+/// A dial for branch `x`, the branch the preset and login tests serve.
+pub fn dial(ext: &str, number: &str) -> Value {
+    serde_json::json!({"branch": "x", "extension": ext, "number": number})
+}
+
+/// `POST /v1/actions/ACTION` with `body`.
+pub async fn action(app: &App, action: &str, body: Value) -> (u16, Value) {
+    read(app.client.post(format!("{}/v1/actions/{action}", app.url)).json(&body).send().await.expect("action")).await
+}
+
+/// The query parameters the PBX received, decoded, in order (no form fields).
+pub fn query(r: &Received) -> Vec<(String, String)> {
+    form_urlencoded::parse(r.query.as_deref().unwrap_or("").as_bytes()).into_owned().collect()
+}
+
+/// The first query parameter named `name` (no form fields).
+pub fn param(r: &Received, name: &str) -> Option<String> {
+    query(r).into_iter().find(|(k, _)| k == name).map(|(_, v)| v)
+}
+
+/// Owned pairs, to compare with [`query`].
+pub fn pairs(list: &[(&str, &str)]) -> Vec<(String, String)> {
+    list.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect()
+}
+
+/// `Basic base64(user:password)`, as a system wanting Basic auth checks it.
+pub fn basic(user: &str, password: &str) -> String {
+    use base64::Engine as _;
+    format!("Basic {}", base64::engine::general_purpose::STANDARD.encode(format!("{user}:{password}")))
+}

@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 use serde_json::{Value, json};
 use webdial::standin::{Behaviour, Received, THREECX_CLIENT_ID, THREECX_SECRET};
 
-use crate::helpers::{App, read, spawn, write_config};
+use crate::helpers::{action, dial, read, spawn, write_config};
 
 /// A 3CX branch on the stand-in.
 fn threecx(secret: &str) -> String {
@@ -27,14 +27,6 @@ fn logins(got: &[Received]) -> usize {
 
 fn makecalls(got: &[Received]) -> Vec<&Received> {
     got.iter().filter(|r| r.path.ends_with("/makecall")).collect()
-}
-
-fn dial(ext: &str, number: &str) -> Value {
-    json!({"branch": "x", "extension": ext, "number": number})
-}
-
-async fn action(app: &App, action: &str, body: Value) -> (u16, Value) {
-    read(app.client.post(format!("{}/v1/actions/{action}", app.url)).json(&body).send().await.unwrap()).await
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

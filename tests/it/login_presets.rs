@@ -9,24 +9,7 @@
 use serde_json::{Value, json};
 use webdial::standin::{AMI_PASSWORD, AMI_USER, Received, UCM_PASSWORD, UCM_USER, YEASTAR_CLIENT_ID, YEASTAR_SECRET};
 
-use crate::helpers::{App, read, spawn};
-
-fn dial(ext: &str, number: &str) -> Value {
-    json!({"branch": "x", "extension": ext, "number": number})
-}
-
-async fn action(app: &App, action: &str, body: Value) -> (u16, Value) {
-    read(app.client.post(format!("{}/v1/actions/{action}", app.url)).json(&body).send().await.unwrap()).await
-}
-
-/// Decoded query parameters, in order.
-fn query(r: &Received) -> Vec<(String, String)> {
-    form_urlencoded::parse(r.query.as_deref().unwrap_or("").as_bytes()).into_owned().collect()
-}
-
-fn param(r: &Received, name: &str) -> Option<String> {
-    query(r).into_iter().find(|(k, _)| k == name).map(|(_, v)| v)
-}
+use crate::helpers::{action, dial, param, query, spawn};
 
 async fn dry_run_sends_nothing(profile: &str, ext: &str) -> Value {
     let app = spawn(&[("x", profile)]).await;

@@ -12,7 +12,7 @@ use std::time::Duration;
 use serde_json::{Value, json};
 use webdial::standin::Received;
 
-use crate::helpers::{App, read, spawn_with_env};
+use crate::helpers::{App, action, basic, dial, pairs, read, spawn_with_env};
 
 mod plivo;
 mod ringcentral;
@@ -24,14 +24,6 @@ mod vonage;
 /// How long a test waits for something that should come at once.
 const WAIT: Duration = Duration::from_secs(5);
 
-fn dial(ext: &str, number: &str) -> Value {
-    json!({"branch": "x", "extension": ext, "number": number})
-}
-
-async fn action(app: &App, action: &str, body: Value) -> (u16, Value) {
-    read(app.client.post(format!("{}/v1/actions/{action}", app.url)).json(&body).send().await.unwrap()).await
-}
-
 /// An action on an earlier dial, by the gateway's id of it.
 async fn on_call(app: &App, id: &str, action: &str) -> (u16, Value) {
     let url = format!("{}/v1/calls/{id}/{action}", app.url);
@@ -41,15 +33,6 @@ async fn on_call(app: &App, id: &str, action: &str) -> (u16, Value) {
 /// Form parameters of a request's body, decoded, in order.
 fn form(r: &Received) -> Vec<(String, String)> {
     form_urlencoded::parse(r.body.as_bytes()).into_owned().collect()
-}
-
-fn pairs(list: &[(&str, &str)]) -> Vec<(String, String)> {
-    list.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect()
-}
-
-fn basic(user: &str, password: &str) -> String {
-    use base64::Engine as _;
-    format!("Basic {}", base64::engine::general_purpose::STANDARD.encode(format!("{user}:{password}")))
 }
 
 fn accepted(code: u16, body: &Value) {

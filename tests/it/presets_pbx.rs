@@ -6,44 +6,14 @@
 //! run that sends nothing. One file per system under `presets_pbx/`.
 
 use serde_json::{Value, json};
-use webdial::standin::Received;
 
-use crate::helpers::{App, read, spawn};
+use crate::helpers::{action, basic, dial, pairs, param, query, spawn};
 
 mod ari;
 mod freepbx;
 mod freeswitch;
 mod kazoo;
 mod wazo;
-
-/// A dial for branch `x`.
-fn dial(ext: &str, number: &str) -> Value {
-    json!({"branch": "x", "extension": ext, "number": number})
-}
-
-/// `POST /v1/actions/ACTION` with `body`.
-async fn action(app: &App, action: &str, body: Value) -> (u16, Value) {
-    read(app.client.post(format!("{}/v1/actions/{action}", app.url)).json(&body).send().await.unwrap()).await
-}
-
-/// Decoded query parameters, in order.
-fn query(r: &Received) -> Vec<(String, String)> {
-    form_urlencoded::parse(r.query.as_deref().unwrap_or("").as_bytes()).into_owned().collect()
-}
-
-fn param(r: &Received, name: &str) -> Option<String> {
-    query(r).into_iter().find(|(k, _)| k == name).map(|(_, v)| v)
-}
-
-fn pairs(p: &[(&str, &str)]) -> Vec<(String, String)> {
-    p.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect()
-}
-
-/// `Basic base64(user:password)`.
-fn basic(user: &str, password: &str) -> String {
-    use base64::Engine as _;
-    format!("Basic {}", base64::engine::general_purpose::STANDARD.encode(format!("{user}:{password}")))
-}
 
 /// `(HTTP code, status, message)` of a gateway answer, for one-line asserts.
 fn outcome(code: u16, body: &Value) -> (u16, String, String) {

@@ -7,10 +7,10 @@
 //! value in the host part is still refused at load. Then, per preset
 //! (one module each), the exact requests each phone received.
 
-use serde_json::{Value, json};
+use serde_json::json;
 use webdial::standin::Received;
 
-use crate::helpers::{App, closed_port, read, spawn, write_config};
+use crate::helpers::{App, action, basic, closed_port, dial, spawn, write_config};
 
 mod cisco;
 mod fanvil;
@@ -22,20 +22,6 @@ mod yealink;
 /// `phones:` with 201 on the stand-in and 202 on a closed port.
 pub fn phones() -> String {
     format!("{{201: \"PBXHOST\", 202: \"127.0.0.1:{}\"}}", closed_port())
-}
-
-pub fn dial(ext: &str, number: &str) -> Value {
-    json!({"branch": "x", "extension": ext, "number": number})
-}
-
-pub async fn action(app: &App, action: &str, body: Value) -> (u16, Value) {
-    read(app.client.post(format!("{}/v1/actions/{action}", app.url)).json(&body).send().await.unwrap()).await
-}
-
-/// The `Authorization` a phone with these credentials wants, as Basic.
-pub fn basic(user: &str, password: &str) -> String {
-    use base64::Engine as _;
-    format!("Basic {}", base64::engine::general_purpose::STANDARD.encode(format!("{user}:{password}")))
 }
 
 /// Method, path and raw query of what the phone received.
