@@ -3,9 +3,8 @@
 //! `GET /v1/calls` (filters, pages, key scope) and `webdial log`; retention;
 //! migrations; and a file that is not a dial log refused at start.
 
-use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::Command;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime};
 
@@ -16,65 +15,9 @@ use webdial::settings::{Data, KeySpec, Settings};
 use webdial::standin::StandIn;
 
 use crate::helpers::{App, CLICK2CALL, VOISPEED, read, spawn, spawn_with, write_config};
+use crate::process::Server;
 
 const DAY: Duration = Duration::from_secs(86_400);
-
-/// `webdial serve` as a child process; SIGKILLed when dropped.
-struct Server {
-    child: Child,
-    url: String,
-}
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-impl Server {
-    /// Starts `webdial --config CONFIG serve` and waits for its address.
-    fn start(config: &Path) -> Server {
-        let mut child = Command::new(env!("CARGO_BIN_EXE_webdial"))
-            .arg("--config")
-            .arg(config)
-            .arg("serve")
-            .stderr(Stdio::piped())
-            .spawn()
-            .unwrap();
-        let stderr = child.stderr.take().unwrap();
-        let (tx, rx) = std::sync::mpsc::channel();
-        std::thread::spawn(move || {
-            let mut sent = false;
-            for line in BufReader::new(stderr).lines().take(100_000) {
-                let Ok(line) = line else { break };
-                if !sent {
-                    if let Some(rest) = line.split("webdial listening on http://").nth(1) {
-                        let _ = tx.send(Ok(rest.split_whitespace().next().unwrap_or("").to_string()));
-                        sent = true;
-                    } else if line.contains("ERROR") {
-                        let _ = tx.send(Err(line));
-                        sent = true;
-                    }
-                }
-            }
-        });
-        match rx.recv_timeout(Duration::from_secs(30)) {
-            Ok(Ok(addr)) => Server { child, url: format!("http://{addr}") },
-            other => {
-                let _ = child.kill();
-                panic!("the gateway did not start: {other:?}");
-            }
-        }
-    }
-
-    /// `kill -9`: no shutdown, no drain, no checkpoint.
-    fn kill_9(mut self) {
-        self.child.kill().unwrap(); // SIGKILL on Unix
-        let status = self.child.wait().unwrap();
-        assert_eq!(std::os::unix::process::ExitStatusExt::signal(&status), Some(9), "{status:?}");
-    }
-}
 
 /// `webdial --config CONFIG log ARGS…`: exit code, stdout, stderr.
 fn webdial_log(config: &Path, args: &[&str]) -> (i32, String, String) {

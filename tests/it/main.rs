@@ -29,6 +29,7 @@ mod openapi;
 mod pages;
 mod presets_misc;
 mod presets_phones;
+mod process;
 mod real_baresip;
 mod presets_cloud;
 mod reload;

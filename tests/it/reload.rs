@@ -2,9 +2,6 @@
 //! SIGHUP on the binary and the file watcher. Asserted on what the stand-in
 //! PBX received, on the reload answer and on `/healthz`.
 
-use std::io::{BufRead, BufReader};
-use std::path::Path;
-use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
 use serde_json::{Value, json};
@@ -12,6 +9,7 @@ use webdial::settings::KeySpec;
 use webdial::standin::Behaviour;
 
 use crate::helpers::{App, VOISPEED, read, spawn_with, write_config};
+use crate::process::Server;
 
 /// How long anything here may take before the test fails.
 const BOUND: Duration = Duration::from_secs(20);
@@ -282,58 +280,6 @@ async fn the_watcher_reloads_after_an_editors_atomic_save() {
     assert_eq!(last_version(&app).as_deref(), Some("3"));
 }
 
-/// `webdial serve` as a process, its stderr line by line.
-struct Server {
-    child: Child,
-    lines: tokio::sync::mpsc::UnboundedReceiver<String>,
-}
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-impl Server {
-    fn start(config: &Path) -> Server {
-        let mut child = Command::new(env!("CARGO_BIN_EXE_webdial"))
-            .arg("--config")
-            .arg(config)
-            .arg("serve")
-            .stderr(Stdio::piped())
-            .spawn()
-            .unwrap();
-        let stderr = child.stderr.take().unwrap();
-        let (tx, lines) = tokio::sync::mpsc::unbounded_channel();
-        std::thread::spawn(move || {
-            for line in BufReader::new(stderr).lines().map_while(Result::ok) {
-                if tx.send(line).is_err() {
-                    break;
-                }
-            }
-        });
-        Server { child, lines }
-    }
-
-    /// The first line containing `text` (failing after [`BOUND`]).
-    async fn line(&mut self, text: &str) -> String {
-        let deadline = tokio::time::Instant::now() + BOUND;
-        loop {
-            match tokio::time::timeout_at(deadline, self.lines.recv()).await {
-                Ok(Some(line)) if line.contains(text) => return line,
-                Ok(Some(_)) => {}
-                _ => panic!("no log line with {text:?}"),
-            }
-        }
-    }
-
-    fn signal(&self, sig: libc::c_int) {
-        // SAFETY: kill(2) on our own child's pid.
-        assert_eq!(unsafe { libc::kill(self.child.id() as libc::pid_t, sig) }, 0);
-    }
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sighup_reloads_the_binary_and_says_which_settings_need_a_restart() {
     let pbx = webdial::standin::StandIn::bind("127.0.0.1:0").await.unwrap();
@@ -341,8 +287,7 @@ async fn sighup_reloads_the_binary_and_says_which_settings_need_a_restart() {
     let config = dir.path().join("webdial.yaml");
     std::fs::write(&config, "listen: 127.0.0.1:0\nprofiles: profiles\nwatch_profiles: false\n").unwrap();
     let mut server = Server::start(&config);
-    let line = server.line("webdial listening on http://").await;
-    let addr = line.split("http://").nth(1).and_then(|r| r.split_whitespace().next()).unwrap().to_string();
+    let addr = server.url.trim_start_matches("http://").to_string();
     let client = reqwest::Client::new();
     let dial = |n: &'static str| client.get(format!("http://{addr}/v1/dial?branch=m&ext=201&number={n}")).send();
     assert_eq!(dial("101").await.unwrap().status(), 200);
