@@ -5,7 +5,7 @@
 use serde_json::{Value, json};
 use webdial::settings::{KeySpec, Settings};
 
-use crate::helpers::{App, read, spawn, spawn_with};
+use crate::helpers::{App, load_each, problem_in, read, spawn, spawn_with};
 
 /// A VOIspeed branch (the shipped preset's hangup, divert and dnd_on) whose
 /// dial places three options (one of them never declared), with number
@@ -117,26 +117,21 @@ async fn options_are_part_of_what_makes_two_dials_the_same() {
 
 #[tokio::test]
 async fn option_declarations_are_checked_at_load_with_their_place() {
-    let dir = tempfile::tempdir().unwrap();
     let dial = "dial:\n  url: \"http://h/x?to={{ number }}&d={{ options.d }}\"\n";
-    for (name, options) in [
+    let mut files: Vec<(&str, String)> = [
         ("bad_regex", "options:\n  d: {pattern: \"(\"}\n"),
         ("bad_default", "options:\n  d: {pattern: \"[0-9]+\", default: \"soon\"}\n"),
         ("bad_name", "options:\n  \"no-dash\": {pattern: \"x\"}\n"),
         ("no_pattern", "options:\n  d: {default: \"1\"}\n"),
         ("unknown_key", "options:\n  d: {pattern: \"x\", colour: red}\n"),
-    ] {
-        std::fs::write(dir.path().join(format!("{name}.yaml")), format!("{dial}{options}")).unwrap();
-    }
-    std::fs::write(dir.path().join("good.yaml"), format!("{dial}options:\n  d: {{pattern: \"[0-9]+\", default: 7}}\n"))
-        .unwrap();
-    let no_env = |_: &str| None;
-    let (loaded, diags) = webdial::profile::Loader::new(&no_env).load_dir(dir.path());
-    assert_eq!(loaded.len(), 1, "{diags:#?}");
-    let shown: Vec<String> = diags.iter().map(|d| d.to_string()).collect();
-    let find = |file: &str| {
-        shown.iter().find(|d| d.contains(&format!("/{file}.yaml:"))).cloned().unwrap_or_else(|| panic!("{shown:#?}"))
-    };
+    ]
+    .into_iter()
+    .map(|(name, options)| (name, format!("{dial}{options}")))
+    .collect();
+    files.push(("good", format!("{dial}options:\n  d: {{pattern: \"[0-9]+\", default: 7}}\n")));
+    let (loaded, shown) = load_each(&files);
+    assert_eq!(loaded, 1, "{shown:#?}");
+    let find = |file: &str| problem_in(&shown, file);
     let bad_regex = find("bad_regex");
     assert!(bad_regex.contains("bad_regex.yaml:4:16: not a valid regex") && !bad_regex.contains("(?:"), "{bad_regex}");
     assert!(find("bad_default").contains("bad_default.yaml:4:35: the default \"soon\" does not match its pattern"));

@@ -10,7 +10,7 @@ use base64::Engine as _;
 use hmac::{Hmac, Mac};
 use serde_json::{Value, json};
 
-use crate::helpers::{Events, spawn, spawn_with_env};
+use crate::helpers::{Events, load_each, problem_in, spawn, spawn_with_env};
 
 const WAIT: Duration = Duration::from_secs(10);
 
@@ -465,26 +465,21 @@ async fn a_hostile_notification_makes_a_small_event() {
 
 #[test]
 fn events_rules_are_checked_at_load_with_their_place() {
-    let dir = tempfile::tempdir().unwrap();
     let dial = "dial: \"http://h/x?to=#\"\n";
-    for (name, events) in [
+    let mut files: Vec<(&str, String)> = [
         ("bad_type", "events:\n  secret: s\n  read:\n    type: \"event ==\"\n"),
         ("bad_from", "events:\n  from: [\"10.0.0.0/8\", \"10.0.0.0/99\"]\n  read: {type: \"'x'\"}\n"),
         ("no_type", "events:\n  secret: s\n  read:\n    extension: ext\n"),
         ("unknown_key", "events:\n  secret: s\n  colour: red\n"),
         ("bad_verify", "events:\n  verify: \"raw | hmac_sha256(\"\n  read: {type: \"'x'\"}\n"),
-    ] {
-        std::fs::write(dir.path().join(format!("{name}.yaml")), format!("{dial}{events}")).unwrap();
-    }
-    std::fs::write(dir.path().join("good.yaml"), format!("{dial}events:\n  secret: s\n  read: {{type: \"'x'\"}}\n"))
-        .unwrap();
-    let no_env = |_: &str| None;
-    let (loaded, diags) = webdial::profile::Loader::new(&no_env).load_dir(dir.path());
-    assert_eq!(loaded.len(), 1, "{diags:#?}");
-    let shown: Vec<String> = diags.iter().map(|d| d.to_string()).collect();
-    let find = |file: &str| {
-        shown.iter().find(|d| d.contains(&format!("/{file}.yaml:"))).cloned().unwrap_or_else(|| panic!("{shown:#?}"))
-    };
+    ]
+    .into_iter()
+    .map(|(name, events)| (name, format!("{dial}{events}")))
+    .collect();
+    files.push(("good", format!("{dial}events:\n  secret: s\n  read: {{type: \"'x'\"}}\n")));
+    let (loaded, shown) = load_each(&files);
+    assert_eq!(loaded, 1, "{shown:#?}");
+    let find = |file: &str| problem_in(&shown, file);
     assert!(find("bad_type").contains("bad_type.yaml:5:11: syntax error"), "{shown:#?}");
     assert!(find("bad_from").contains("bad_from.yaml:3:24: \"10.0.0.0/99\" is not an address range"), "{shown:#?}");
     assert!(find("no_type").contains("no_type.yaml:5:5: no `type`"), "{shown:#?}");

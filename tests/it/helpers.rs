@@ -251,3 +251,20 @@ pub fn basic(user: &str, password: &str) -> String {
     use base64::Engine as _;
     format!("Basic {}", base64::engine::general_purpose::STANDARD.encode(format!("{user}:{password}")))
 }
+
+/// Loads each `(name, yaml)` as `NAME.yaml` in a folder of its own: how
+/// many loaded, and every problem as `FILE:LINE:COL: message`.
+pub fn load_each(files: &[(&str, String)]) -> (usize, Vec<String>) {
+    let dir = tempfile::tempdir().expect("temp dir");
+    for (name, text) in files {
+        std::fs::write(dir.path().join(format!("{name}.yaml")), text).expect("write profile");
+    }
+    let no_env = |_: &str| None;
+    let (loaded, diags) = webdial::profile::Loader::new(&no_env).load_dir(dir.path());
+    (loaded.len(), diags.iter().map(|d| d.to_string()).collect())
+}
+
+/// The problem reported for `FILE.yaml` among `shown` (failing if none).
+pub fn problem_in(shown: &[String], file: &str) -> String {
+    shown.iter().find(|d| d.contains(&format!("/{file}.yaml:"))).cloned().unwrap_or_else(|| panic!("{shown:#?}"))
+}
