@@ -164,10 +164,10 @@ async fn receive(State(gw): State<Arc<Gateway>>, request: Request) -> Response {
 }
 
 /// `?branch=&extension=&key=`, each at most once.
-type StreamQuery = (Option<String>, Option<String>, Option<String>);
+pub(in crate::api) type StreamQuery = (Option<String>, Option<String>, Option<String>);
 
 /// Reads [`StreamQuery`]; any other name is refused, as on `/v1/dial`.
-fn stream_query(uri: &Uri) -> Result<StreamQuery, Refusal> {
+pub(in crate::api) fn stream_query(uri: &Uri) -> Result<StreamQuery, Refusal> {
     let (mut branch, mut extension, mut key) = (None, None, None);
     for (name, value) in form_urlencoded::parse(uri.query().unwrap_or("").as_bytes()) {
         let slot = match name.as_ref() {
@@ -207,17 +207,33 @@ fn stream_query(uri: &Uri) -> Result<StreamQuery, Refusal> {
     )
 )]
 pub(super) async fn stream(State(gw): State<Arc<Gateway>>, headers: HeaderMap, uri: Uri) -> Response {
-    let (branch, extension, key) = match stream_query(&uri) {
-        Ok(q) => q,
-        Err(r) => return refused(r),
-    };
-    let watch = match gw.watch(&credential(&headers, key), branch, extension) {
+    match stream_query(&uri) {
+        Ok(query) => sse(&gw, &headers, query, |_| true, Box::new(frame)),
+        Err(r) => refused(r),
+    }
+}
+
+/// How a stream writes one event: `/v1/events` as `event: call`; the
+/// screen pop as its own `event: pop`.
+pub(in crate::api) type Framer = Box<dyn Fn(&mut Vec<u8>, &Published) + Send>;
+
+/// A key-scoped stream of the events `only` keeps, written by `framer`:
+/// resumed after `Last-Event-ID`, batched, kept alive, and cut off when
+/// the client falls behind. Every event stream of the API is this one.
+pub(in crate::api) fn sse(
+    gw: &Gateway,
+    headers: &HeaderMap,
+    (branch, extension, key): StreamQuery,
+    only: fn(&Published) -> bool,
+    framer: Framer,
+) -> Response {
+    let watch = match gw.watch(&credential(headers, key), branch, extension) {
         Ok(w) => w,
         Err(r) => return refused(r),
     };
     let last = headers.get("last-event-id").and_then(|v| v.to_str().ok()).map(str::trim).filter(|v| !v.is_empty());
     let resumed = gw.runtime().events.resume(last);
-    let state = Streaming { missed: resumed.missed.into(), live: resumed.live, watch, done: false };
+    let state = Streaming { missed: resumed.missed.into(), live: resumed.live, watch, only, framer, done: false };
     let body = axum::body::Body::from_stream(futures_util::stream::unfold(state, next));
     ([(header::CONTENT_TYPE, "text/event-stream"), (header::CACHE_CONTROL, "no-cache")], body).into_response()
 }
@@ -227,7 +243,18 @@ struct Streaming {
     missed: VecDeque<Arc<Published>>,
     live: tokio::sync::broadcast::Receiver<Arc<Published>>,
     watch: Watch,
+    only: fn(&Published) -> bool,
+    framer: Framer,
     done: bool,
+}
+
+impl Streaming {
+    /// Writes `e` into `out` if this client is to see it.
+    fn add(&self, out: &mut Vec<u8>, e: &Published) {
+        if (self.only)(e) && self.watch.shows(e) {
+            (self.framer)(out, e);
+        }
+    }
 }
 
 /// The most one chunk of a stream holds: events waiting for a busy client
@@ -254,9 +281,7 @@ async fn next(mut s: Streaming) -> Option<(Result<Bytes, Infallible>, Streaming)
     let mut out = Vec::new();
     while out.len() < CHUNK {
         let Some(e) = s.missed.pop_front() else { break };
-        if s.watch.shows(&e) {
-            frame(&mut out, &e);
-        }
+        s.add(&mut out, &e);
     }
     if !out.is_empty() {
         return Some((Ok(out.into()), s));
@@ -268,13 +293,10 @@ async fn next(mut s: Streaming) -> Option<(Result<Bytes, Infallible>, Streaming)
             Ok(Err(RecvError::Lagged(n))) => return Some((Ok(cut_off(&mut s, n)), s)),
             Ok(Err(RecvError::Closed)) => return None,
         };
-        if s.watch.shows(&first) {
-            frame(&mut out, &first);
-        }
+        s.add(&mut out, &first);
         while out.len() < CHUNK {
             match s.live.try_recv() {
-                Ok(e) if s.watch.shows(&e) => frame(&mut out, &e),
-                Ok(_) => {}
+                Ok(e) => s.add(&mut out, &e),
                 Err(TryRecvError::Empty) => break,
                 Err(TryRecvError::Lagged(n)) => {
                     out.extend_from_slice(&cut_off(&mut s, n));

@@ -6,27 +6,23 @@
 //!
 //! Server-sent events (`event: pop`, `id:` the event's id), key-scoped like
 //! `/v1/events` (`?key=` for `EventSource`); `Last-Event-ID` resumes from
-//! the replay ring. A client that falls behind the bus's backlog is cut off
-//! and resumes so; it never slows anyone else.
+//! the replay ring. It is the one event stream of `api::events::sse`, with
+//! its own filter and framing: batched, kept alive, and a client that falls
+//! behind the bus's backlog is cut off and resumes so.
 
-use std::collections::VecDeque;
-use std::convert::Infallible;
 use std::sync::Arc;
 
 use axum::Router;
-use axum::body::Bytes;
 use axum::extract::State;
-use axum::http::{HeaderMap, Uri, header};
-use axum::response::{IntoResponse, Response};
+use axum::http::{HeaderMap, Uri};
+use axum::response::Response;
 use axum::routing::get;
 use serde::Serialize;
-use tokio::sync::broadcast::error::RecvError;
 
-use crate::api::events::KEEP_ALIVE;
-use crate::api::{credential, only_get, refused};
+use crate::api::events::{Framer, sse, stream_query};
+use crate::api::{only_get, refused};
 use crate::call::Gateway;
-use crate::call::events::Watch;
-use crate::events::{CallEvent, Direction, EventType, Published};
+use crate::events::{CallEvent, Direction, EventType};
 use crate::outcome::{ActionResult, Refusal};
 use crate::settings::PopLink;
 
@@ -91,25 +87,6 @@ fn frame(out: &mut Vec<u8>, e: &CallEvent, link: Option<&PopLink>) {
     out.extend_from_slice(format!("event: pop\nid: {}\ndata: {json}\n\n", e.id).as_bytes());
 }
 
-/// `?extension=` (required), `?branch=`, `?key=`, each at most once.
-fn pop_query(uri: &Uri) -> Result<(String, Option<String>, Option<String>), Refusal> {
-    let (mut extension, mut branch, mut key) = (None, None, None);
-    for (name, value) in form_urlencoded::parse(uri.query().unwrap_or("").as_bytes()) {
-        let slot = match name.as_ref() {
-            "extension" | "ext" => &mut extension,
-            "branch" => &mut branch,
-            "key" => &mut key,
-            other => return Err(Refusal::InvalidRequest(format!("unknown parameter `{other}`"))),
-        };
-        if slot.replace(value.into_owned()).is_some() {
-            return Err(Refusal::InvalidRequest(format!("`{name}` is given twice")));
-        }
-    }
-    let some = |v: Option<String>| v.filter(|s| !s.is_empty());
-    let extension = some(extension).ok_or_else(|| Refusal::InvalidRequest("`extension` is required".into()))?;
-    Ok((extension, some(branch), some(key)))
-}
-
 /// Incoming calls to one extension as they ring, with their screen-pop
 /// link (`event: pop`, `id:` the event's id).
 #[utoipa::path(
@@ -130,66 +107,16 @@ fn pop_query(uri: &Uri) -> Result<(String, Option<String>, Option<String>), Refu
     )
 )]
 pub(in crate::api) async fn pop_stream(State(gw): State<Arc<Gateway>>, headers: HeaderMap, uri: Uri) -> Response {
-    let (extension, branch, key) = match pop_query(&uri) {
-        Ok(q) => q,
-        Err(r) => return refused(r),
+    let query = match stream_query(&uri) {
+        Ok((_, None, _)) => Err(Refusal::InvalidRequest("`extension` is required".into())),
+        other => other,
     };
-    let watch = match gw.watch(&credential(&headers, key), branch, Some(extension)) {
-        Ok(w) => w,
-        Err(r) => return refused(r),
-    };
-    let last = headers.get("last-event-id").and_then(|v| v.to_str().ok()).map(str::trim).filter(|v| !v.is_empty());
-    let resumed = gw.runtime().events.resume(last);
-    let state = Popping { gw, missed: resumed.missed.into(), live: resumed.live, watch, done: false };
-    let body = axum::body::Body::from_stream(futures_util::stream::unfold(state, next));
-    ([(header::CONTENT_TYPE, "text/event-stream"), (header::CACHE_CONTROL, "no-cache")], body).into_response()
-}
-
-struct Popping {
-    gw: Arc<Gateway>,
-    missed: VecDeque<Arc<Published>>,
-    live: tokio::sync::broadcast::Receiver<Arc<Published>>,
-    watch: Watch,
-    done: bool,
-}
-
-impl Popping {
-    fn shows(&self, e: &Published) -> bool {
-        incoming(e) && self.watch.shows(e)
-    }
-}
-
-/// The next chunk: the missed calls, then each live one as it comes; a
-/// comment when idle; a last comment, then the end, for a client behind.
-async fn next(mut s: Popping) -> Option<(Result<Bytes, Infallible>, Popping)> {
-    if s.done {
-        return None;
-    }
-    let snapshot = s.gw.snapshot();
-    let link = snapshot.settings.pop_link.as_ref();
-    let mut out = Vec::new();
-    while let Some(e) = s.missed.pop_front() {
-        if s.shows(&e) {
-            frame(&mut out, &e, link);
+    match query {
+        Ok(query) => {
+            let links = gw.clone();
+            let framer: Framer = Box::new(move |out, e| frame(out, e, links.snapshot().settings.pop_link.as_ref()));
+            sse(&gw, &headers, query, |e| incoming(e), framer)
         }
-    }
-    if !out.is_empty() {
-        return Some((Ok(out.into()), s));
-    }
-    loop {
-        match tokio::time::timeout(KEEP_ALIVE, s.live.recv()).await {
-            Err(_) => return Some((Ok(Bytes::from_static(b": keep-alive\n\n")), s)),
-            Ok(Ok(e)) if s.shows(&e) => {
-                frame(&mut out, &e, link);
-                return Some((Ok(out.into()), s));
-            }
-            Ok(Ok(_)) => {}
-            Ok(Err(RecvError::Lagged(n))) => {
-                s.done = true;
-                let words = format!(": cut off: {n} events behind; reconnect with Last-Event-ID\n\n");
-                return Some((Ok(Bytes::from(words)), s));
-            }
-            Ok(Err(RecvError::Closed)) => return None,
-        }
+        Err(r) => refused(r),
     }
 }
