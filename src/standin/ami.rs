@@ -20,7 +20,7 @@
 //! Tests can end every session at once ([`Sessions::kill_all`]), as an
 //! Asterisk restart or `httptimeout` would.
 
-use std::collections::{HashSet, VecDeque};
+use std::collections::VecDeque;
 use std::sync::Mutex;
 
 use axum::http::header;
@@ -32,66 +32,46 @@ use super::{KEEP, Received};
 pub const USER: &str = "webdial";
 pub const PASSWORD: &str = "demo-ami-secret";
 
-/// The stand-in's manager sessions and the channels it originated.
+/// The stand-in's manager sessions (the shared kind of issued token) and
+/// the channels it originated.
 #[derive(Debug, Default)]
 pub struct Sessions {
-    inner: Mutex<Inner>,
-}
-
-#[derive(Debug, Default)]
-struct Inner {
-    live: HashSet<String>,
-    /// Every session id issued, oldest first (at most [`KEEP`]).
-    issued: VecDeque<String>,
-    channels: VecDeque<String>,
+    sessions: super::tokens::Tokens,
+    channels: Mutex<VecDeque<String>>,
 }
 
 impl Sessions {
     /// Every session ends now (the next action is `Permission denied`).
     pub fn kill_all(&self) {
-        if let Ok(mut s) = self.inner.lock() {
-            s.live.clear();
-        }
+        self.sessions.expire_all();
     }
 
     /// Every session id issued, oldest first.
     pub fn issued(&self) -> Vec<String> {
-        self.inner.lock().map(|s| s.issued.iter().cloned().collect()).unwrap_or_default()
+        self.sessions.issued()
     }
 
     fn open(&self) -> String {
-        let id = format!("{:016x}", ulid::Ulid::generate().0 as u64);
-        if let Ok(mut s) = self.inner.lock() {
-            if s.live.len() >= KEEP {
-                s.live.clear();
-            }
-            if s.issued.len() >= KEEP {
-                s.issued.pop_front();
-            }
-            s.live.insert(id.clone());
-            s.issued.push_back(id.clone());
-        }
-        id
+        self.sessions.issue()
     }
 
     fn live(&self, cookie: Option<&str>) -> bool {
-        let Some(id) = cookie.and_then(session_id) else { return false };
-        self.inner.lock().is_ok_and(|s| s.live.contains(&id))
+        self.sessions.accepts(cookie.and_then(session_id).as_deref())
     }
 
     fn originated(&self, channel: &str) {
-        if let Ok(mut s) = self.inner.lock() {
-            if s.channels.len() >= KEEP {
-                s.channels.pop_front();
+        if let Ok(mut channels) = self.channels.lock() {
+            if channels.len() >= KEEP {
+                channels.pop_front();
             }
-            s.channels.push_back(channel.to_string());
+            channels.push_back(channel.to_string());
         }
     }
 
     fn hang_up(&self, channel: &str) -> bool {
-        let Ok(mut s) = self.inner.lock() else { return false };
-        let Some(at) = s.channels.iter().position(|c| c == channel) else { return false };
-        s.channels.remove(at);
+        let Ok(mut channels) = self.channels.lock() else { return false };
+        let Some(at) = channels.iter().position(|c| c == channel) else { return false };
+        channels.remove(at);
         true
     }
 }
